@@ -1,0 +1,1 @@
+"""Tables of the campaigns app; filled by its own issue."""

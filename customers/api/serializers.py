@@ -1,0 +1,126 @@
+from rest_framework import serializers
+
+from customers.ingest.validation import BATCH_MAX, INTERACTION_KINDS
+from customers.models import Customer, Interaction, Product
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["external_id", "email", "attributes", "email_opt_in", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+        # Uniqueness per tenant is checked by the service, which knows the tenant.
+        validators = []
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["external_id"].validators = []
+        if self.instance is not None:
+            fields["external_id"].read_only = True
+        return fields
+
+
+class CustomerSummarySerializer(serializers.Serializer):
+    recency_days = serializers.IntegerField(
+        allow_null=True, help_text="Days since the last purchase."
+    )
+    frequency = serializers.IntegerField(help_text="Number of purchases.")
+    monetary = serializers.FloatField(help_text="Sum of purchase amounts.")
+    interactions = serializers.IntegerField()
+    first_seen = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+    last_purchase_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    summary = serializers.SerializerMethodField()
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "summary"]
+
+    def get_summary(self, customer) -> CustomerSummarySerializer:
+        return CustomerSummarySerializer(self.context["summary"]).data
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+
+    class Meta:
+        model = Product
+        fields = [
+            "external_id",
+            "title",
+            "description",
+            "category",
+            "price",
+            "tags",
+            "attributes",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        validators = []
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["external_id"].validators = []
+        if self.instance is not None:
+            fields["external_id"].read_only = True
+        return fields
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.external_id")
+    product = serializers.CharField(source="product.external_id", allow_null=True)
+
+    class Meta:
+        model = Interaction
+        fields = [
+            "event_id",
+            "customer",
+            "product",
+            "kind",
+            "value",
+            "text",
+            "occurred_at",
+            "received_at",
+        ]
+
+
+class InteractionInSerializer(serializers.Serializer):
+    """The shape of one event in `POST interactions/bulk/` (documentation of the body)."""
+
+    event_id = serializers.CharField(
+        max_length=128, help_text="Idempotency key, unique per tenant."
+    )
+    customer = serializers.CharField(max_length=128, help_text="The customer's external id.")
+    product = serializers.CharField(max_length=128, required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=INTERACTION_KINDS)
+    value = serializers.FloatField(
+        required=False, allow_null=True, help_text="Rating 1–5 or amount."
+    )
+    text = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    occurred_at = serializers.DateTimeField()
+
+
+class RejectedRowSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    field = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    customers_created = serializers.IntegerField()
+    products_created = serializers.IntegerField()
+    rejected = RejectedRowSerializer(many=True)
+
+
+BULK_DESCRIPTION = (
+    f"A JSON array of 1 to {BATCH_MAX:,} records. Valid rows are kept even when others are "
+    "rejected; each rejected row is listed by its index with the field and the reason. "
+    "The answer is 200 when at least one row was accepted, 400 when none was."
+)

@@ -1,0 +1,141 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers import selectors, services
+from customers.api.filters import CustomerFilter, InteractionFilter, ProductFilter
+from customers.api.serializers import (
+    BULK_DESCRIPTION,
+    BulkResultSerializer,
+    CustomerDetailSerializer,
+    CustomerSerializer,
+    InteractionInSerializer,
+    InteractionSerializer,
+    ProductSerializer,
+)
+from customers.ingest.validation import RowError, check_batch
+from customers.models import Customer, Interaction, Product
+from tenants.api.viewsets import TenantModelViewSet, TenantViewSet
+from tenants.errors import BadRequest
+
+EXTERNAL_ID_PATTERN = r"[^/]+"
+
+
+def bulk_response(rows: object, what: str, ingest, tenant) -> Response:
+    try:
+        check_batch(rows, what=what)
+    except RowError as error:
+        raise BadRequest(f"Invalid batch: {error.reason}.") from None
+    result = ingest(tenant=tenant, rows=rows)
+    body = BulkResultSerializer(result).data
+    if result.accepted == 0:
+        body = {
+            "detail": "No row of the batch was valid; nothing was stored.",
+            "code": "invalid",
+            **body,
+        }
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return Response(body, status=status.HTTP_200_OK)
+
+
+class ExternalIdViewSet(TenantModelViewSet):
+    """CRUD addressed by the client's external_id; writes go through the app's services."""
+
+    lookup_field = "external_id"
+    lookup_value_regex = EXTERNAL_ID_PATTERN
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = self.create_service(
+            tenant=self.tenant, data=dict(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = self.update_service(
+            serializer.instance, dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance) -> None:
+        self.delete_service(instance)
+
+
+@extend_schema(tags=["customers"])
+class CustomerViewSet(ExternalIdViewSet):
+    model = Customer
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    search_fields = ["external_id", "email"]
+
+    def create_service(self, *, tenant, data):
+        return services.customer_create(tenant=tenant, data=data)
+
+    def update_service(self, customer, data):
+        return services.customer_update(customer=customer, data=data)
+
+    def delete_service(self, customer):
+        services.customer_delete(customer=customer)
+
+    @extend_schema(responses=CustomerDetailSerializer)
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        customer = self.get_object()
+        summary = selectors.customer_summary(tenant=self.tenant, customer=customer)
+        context = {**self.get_serializer_context(), "summary": summary}
+        return Response(CustomerDetailSerializer(customer, context=context).data)
+
+    @extend_schema(
+        request=CustomerSerializer(many=True),
+        responses={200: BulkResultSerializer, 400: OpenApiResponse(BulkResultSerializer)},
+        description=BULK_DESCRIPTION,
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request) -> Response:
+        return bulk_response(request.data, "customers", services.customer_upsert_bulk, self.tenant)
+
+
+@extend_schema(tags=["products"])
+class ProductViewSet(ExternalIdViewSet):
+    model = Product
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    search_fields = ["external_id", "title", "category"]
+
+    def create_service(self, *, tenant, data):
+        return services.product_create(tenant=tenant, data=data)
+
+    def update_service(self, product, data):
+        return services.product_update(product=product, data=data)
+
+    def delete_service(self, product):
+        services.product_delete(product=product)
+
+    @extend_schema(
+        request=ProductSerializer(many=True),
+        responses={200: BulkResultSerializer, 400: OpenApiResponse(BulkResultSerializer)},
+        description=BULK_DESCRIPTION,
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request) -> Response:
+        return bulk_response(request.data, "products", services.product_upsert_bulk, self.tenant)
+
+
+@extend_schema(tags=["interactions"])
+class InteractionViewSet(mixins.ListModelMixin, TenantViewSet):
+    model = Interaction
+    serializer_class = InteractionSerializer
+    filterset_class = InteractionFilter
+    ordering = "-occurred_at"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("customer", "product")
+
+    @extend_schema(
+        request=InteractionInSerializer(many=True),
+        responses={200: BulkResultSerializer, 400: OpenApiResponse(BulkResultSerializer)},
+        description=BULK_DESCRIPTION
+        + " Unknown customers and products are created; a repeated event_id is counted as a "
+        "duplicate and not stored twice.",
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request) -> Response:
+        return bulk_response(request.data, "events", services.interaction_ingest_bulk, self.tenant)

@@ -1,0 +1,161 @@
+"""Batch writes shared by the bulk API, the file importers and the demo loader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from customers.ingest.validation import (
+    RowError,
+    validate_customer,
+    validate_interaction,
+    validate_product,
+)
+from customers.models import Customer, Interaction, Product
+from tenants.context import tenant_scope
+from tenants.models import Tenant
+
+
+@dataclass
+class BulkResult:
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+    products_created: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.created + self.updated + self.duplicates
+
+    def merge(self, other: BulkResult, index_offset: int = 0) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.duplicates += other.duplicates
+        self.customers_created += other.customers_created
+        self.products_created += other.products_created
+        self.rejected.extend({**r, "index": r["index"] + index_offset} for r in other.rejected)
+
+
+def _validate_all(rows: list, validator, result: BulkResult) -> list[tuple[int, dict]]:
+    valid = []
+    for index, row in enumerate(rows):
+        try:
+            valid.append((index, validator(row)))
+        except RowError as error:
+            result.rejected.append(error.as_dict(index))
+    return valid
+
+
+def ensure_by_external_id(
+    model: type, tenant: Tenant, external_ids: Iterable[str]
+) -> tuple[dict[str, int], int]:
+    """Map external ids to internal ids, creating the missing rows. Returns (map, created)."""
+    wanted = set(external_ids)
+    if not wanted:
+        return {}, 0
+    found = dict(model.objects.filter(external_id__in=wanted).values_list("external_id", "id"))
+    missing = wanted - found.keys()
+    if missing:
+        model.objects.bulk_create(
+            [model(tenant=tenant, external_id=ext) for ext in missing], ignore_conflicts=True
+        )
+        found.update(model.objects.filter(external_id__in=missing).values_list("external_id", "id"))
+    return found, len(missing)
+
+
+def _upsert(model: type, tenant: Tenant, valid: list[tuple[int, dict]], result: BulkResult) -> None:
+    # Last row wins when one batch names the same external id twice.
+    latest: dict[str, dict] = {}
+    for _, clean in valid:
+        latest[clean["external_id"]] = {**latest.get(clean["external_id"], {}), **clean}
+    existing = set(
+        model.objects.filter(external_id__in=latest.keys()).values_list("external_id", flat=True)
+    )
+    # Rows that name different fields are upserted in groups, so a missing field keeps its value.
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for clean in latest.values():
+        groups.setdefault(tuple(sorted(set(clean) - {"external_id"})), []).append(clean)
+    for fields, members in groups.items():
+        objects = [model(tenant=tenant, **clean) for clean in members]
+        if fields:
+            model.objects.bulk_create(
+                objects,
+                update_conflicts=True,
+                unique_fields=["tenant", "external_id"],
+                update_fields=[*fields, "updated_at"],
+            )
+        else:
+            model.objects.bulk_create(objects, ignore_conflicts=True)
+    result.updated += len(existing)
+    result.created += len(latest) - len(existing)
+    result.duplicates += len(valid) - len(latest)
+
+
+def customer_upsert_bulk(*, tenant: Tenant, rows: list) -> BulkResult:
+    result = BulkResult()
+    valid = _validate_all(rows, validate_customer, result)
+    with tenant_scope(tenant):
+        _upsert(Customer, tenant, valid, result)
+    return result
+
+
+def product_upsert_bulk(*, tenant: Tenant, rows: list) -> BulkResult:
+    result = BulkResult()
+    valid = _validate_all(rows, validate_product, result)
+    with tenant_scope(tenant):
+        _upsert(Product, tenant, valid, result)
+    return result
+
+
+def interaction_ingest_bulk(
+    *, tenant: Tenant, rows: list, now: datetime | None = None
+) -> BulkResult:
+    """Store new events; a repeated event_id (in this batch or before) is counted, not stored."""
+    now = now or timezone.now()
+    result = BulkResult()
+    valid = _validate_all(rows, lambda row: validate_interaction(row, now=now), result)
+    unique: dict[str, dict] = {}
+    for _, clean in valid:
+        unique.setdefault(clean["event_id"], clean)
+    result.duplicates += len(valid) - len(unique)
+    if not unique:
+        return result
+    with tenant_scope(tenant):
+        seen = set(
+            Interaction.objects.filter(event_id__in=unique.keys()).values_list(
+                "event_id", flat=True
+            )
+        )
+        result.duplicates += len(seen)
+        fresh = [clean for event_id, clean in unique.items() if event_id not in seen]
+        customer_ids, result.customers_created = ensure_by_external_id(
+            Customer, tenant, (c["customer"] for c in fresh)
+        )
+        product_ids, result.products_created = ensure_by_external_id(
+            Product, tenant, (c["product"] for c in fresh if c["product"])
+        )
+        Interaction.objects.bulk_create(
+            [
+                Interaction(
+                    tenant=tenant,
+                    event_id=clean["event_id"],
+                    customer_id=customer_ids[clean["customer"]],
+                    product_id=product_ids[clean["product"]] if clean["product"] else None,
+                    kind=clean["kind"],
+                    value=clean["value"],
+                    text=clean["text"],
+                    occurred_at=clean["occurred_at"],
+                )
+                for clean in fresh
+            ],
+            batch_size=2000,
+            # A concurrent request may have stored the same event meanwhile: still stored once.
+            ignore_conflicts=True,
+        )
+        result.created += len(fresh)
+    return result

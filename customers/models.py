@@ -1,0 +1,89 @@
+"""Customers, products and the interactions between them, per tenant."""
+
+from django.db import models
+
+from customers.ingest.validation import EXTERNAL_ID_MAX
+from tenants.models import TenantOwnedModel
+
+
+class Customer(TenantOwnedModel):
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
+    email = models.EmailField(blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    email_opt_in = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"], name="customer_unique_external_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Product(TenantOwnedModel):
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
+    title = models.CharField(max_length=500, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    category = models.CharField(max_length=200, blank=True, default="")
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"], name="product_unique_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "category"], name="product_category")]
+
+    def __str__(self) -> str:
+        return self.title or self.external_id
+
+
+class Interaction(TenantOwnedModel):
+    class Kind(models.TextChoices):
+        VIEW = "view"
+        CLICK = "click"
+        ADD_TO_CART = "add_to_cart"
+        PURCHASE = "purchase"
+        RATING = "rating"
+        REVIEW = "review"
+
+    event_id = models.CharField(max_length=EXTERNAL_ID_MAX)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.FloatField(null=True, blank=True)
+    text = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "event_id"], name="interaction_unique_event_id"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "customer", "occurred_at"], name="interaction_customer_time"
+            ),
+            models.Index(
+                fields=["tenant", "product", "occurred_at"], name="interaction_product_time"
+            ),
+            models.Index(fields=["tenant", "occurred_at"], name="interaction_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id

@@ -1,0 +1,1 @@
+"""Tables of the nlp app; filled by its own issue."""

@@ -1,0 +1,1 @@
+"""Tables of the recommender app; filled by its own issue."""

@@ -1,0 +1,39 @@
+"""Domain errors map to HTTP in this one place, so views carry no try/except ladders."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.errors import DomainError
+
+
+def _body(message: str, code: str, details: object | None = None) -> dict:
+    body: dict = {"detail": message, "code": code}
+    if details is not None:
+        body["errors"] = details
+    return body
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(_body(exc.message, exc.code, exc.details), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            _body("The request conflicts with existing data.", "conflict"),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        return Response(_body(f"Invalid value: {exc}".strip(), "invalid"), status=400)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            _body("Invalid input.", "invalid", exc.detail), status=status.HTTP_400_BAD_REQUEST
+        )
+    return drf_exception_handler(exc, context)

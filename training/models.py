@@ -1,0 +1,1 @@
+"""Tables of the training app; filled by its own issue."""
