@@ -89,7 +89,7 @@ class TenantOwnedModel(models.Model):
 
     objects = TenantScopedManager()
     # The one explicit way around tenant scoping; grep for `unscoped_objects` to audit it.
-    unscoped_objects = models.Manager()
+    unscoped_objects = models.Manager()  # noqa: DJ012 (a manager, not a field)
 
     class Meta:
         abstract = True

@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make demo` and `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo demo-no-serve test lint pg-setup migrate web worker beat
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The product on the embedded default (SQLite, eager Celery), serving http://127.0.0.1:8000.
+demo: $(STAMP)
+	$(PY) manage.py demo $(DEMO_ARGS)
+
+demo-no-serve: $(STAMP)
+	$(PY) manage.py demo --no-serve $(DEMO_ARGS)
+
+# The whole suite. With DATABASE_URL/REDIS_URL set (as .ci/run does) it runs on
+# PostgreSQL as the application role, with a real Celery worker for the worker tests.
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Roles and database on a local PostgreSQL (needs its superuser; see README).
+pg-setup:
+	bash bin/pg-setup.sh
+
+migrate: $(STAMP)
+	DATABASE_URL=$${DATABASE_OWNER_URL:-$$DATABASE_URL} $(PY) manage.py migrate
+
+web: $(STAMP)
+	$(VENV)/bin/gunicorn config.wsgi --bind 127.0.0.1:8000 --workers $${WEB_WORKERS:-3}
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A config worker --loglevel INFO -Q $${CELERY_QUEUES:-celery}
+
+beat: $(STAMP)
+	$(VENV)/bin/celery -A config beat --loglevel INFO
