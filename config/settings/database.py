@@ -14,6 +14,9 @@ if DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {})
     # Fail fast during an outage instead of hanging a worker.
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5))
+    # Lets parallel test runs on one server use separate test databases.
+    if env_str("TEST_DATABASE_NAME"):
+        DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
