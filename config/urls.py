@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from training import health
+
 api_v1 = [
     path(
         "schema/",
@@ -16,9 +18,13 @@ api_v1 = [
         name="docs",
     ),
     path("", include("customers.api.urls")),
+    path("", include("training.api.urls")),
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -83,6 +83,8 @@ class Interaction(TenantOwnedModel):
                 fields=["tenant", "product", "occurred_at"], name="interaction_product_time"
             ),
             models.Index(fields=["tenant", "occurred_at"], name="interaction_time"),
+            # "Interactions newer than a model's watermark", for the retrain fan-out.
+            models.Index(fields=["tenant", "id"], name="interaction_watermark"),
         ]
 
     def __str__(self) -> str:

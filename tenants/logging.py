@@ -7,6 +7,7 @@ class TenantContextFilter(logging.Filter):
     """Adds the tenant in scope (if any) to every log record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ids = _tenant_ids.get()
-        record.tenant_id = ",".join(map(str, ids)) if ids else None
+        if getattr(record, "tenant_id", None) is None:
+            ids = _tenant_ids.get()
+            record.tenant_id = ",".join(map(str, ids)) if ids else None
         return True

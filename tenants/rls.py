@@ -68,9 +68,13 @@ def apply_row_level_security(using: str = "default", **kwargs) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
         (current_user,) = cursor.fetchone()
+        cursor.execute("SELECT tablename FROM pg_tables WHERE tableowner = current_user")
+        owned = {row[0] for row in cursor.fetchall()}
+        # Only the owner can change a table; the app role (e.g. flushing tests) skips.
         for model in tenant_owned_models():
-            for statement in rls_statements(model, app_role):
-                cursor.execute(statement)
+            if model._meta.db_table in owned:
+                for statement in rls_statements(model, app_role):
+                    cursor.execute(statement)
         if app_role != current_user and _role_exists(cursor, app_role):
             for statement in grant_statements(app_role):
                 cursor.execute(statement)

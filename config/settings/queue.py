@@ -31,3 +31,11 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2100)
 # Longer than the hard limit, so a long task is not redelivered while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Training platform: a running run refreshes its heartbeat this often; a run whose
+# heartbeat is older than the stale limit is taken over (its worker died).
+TRAINING_QUEUE = "training"
+TRAINING_HEARTBEAT_SECONDS = env_int("TRAINING_HEARTBEAT_SECONDS", 10)
+TRAINING_STALE_AFTER_SECONDS = env_int("TRAINING_STALE_AFTER_SECONDS", 120)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3)
+CELERY_TASK_ROUTES = {"training.tasks.train_model": {"queue": TRAINING_QUEUE}}
