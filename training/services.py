@@ -55,11 +55,11 @@ def training_run_request(
 
     runs = []
     with tenant_scope(tenant):
-        for kind in _kinds(kind):
-            run = TrainingRun.objects.filter(kind=kind, status=Status.QUEUED).first()
+        for one_kind in _kinds(kind):
+            run = TrainingRun.objects.filter(kind=one_kind, status=Status.QUEUED).first()
             if run is None:
                 run = TrainingRun.objects.create(
-                    tenant=tenant, kind=kind, trigger=trigger, parameters=parameters or {}
+                    tenant=tenant, kind=one_kind, trigger=trigger, parameters=parameters or {}
                 )
                 transaction.on_commit(lambda run_id=run.pk: train_model.delay(tenant.pk, run_id))
             runs.append(run)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.db import connections
 
 import tests.training.scripted_trainer  # noqa: F401  (registers the scripted kind here too)
