@@ -94,3 +94,12 @@ def api_key_for(tenant: Tenant, scopes: list[str] | None = None) -> str:
         tenant=tenant, name=f"key-{next(_key_numbers)}", scopes=scopes or ["read"]
     )
     return created.raw_key
+
+
+def member_of(tenant: Tenant, role: str = "analyst", **user_fields):
+    """A staff user holding `role` (owner, analyst, viewer) in `tenant`."""
+    from tenants.services import membership_set
+
+    user = UserFactory(**user_fields)
+    membership_set(tenant=tenant, user=user, role=role)
+    return user

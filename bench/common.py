@@ -1,0 +1,128 @@
+"""Shared set-up for the benchmarks: Django on the configured database, machine facts,
+and fast bulk loading of synthetic rows (as the superuser, outside anything measured)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import psycopg  # noqa: E402
+
+SUPER_URL = os.environ.get("BENCH_SUPER_URL", "postgres://postgres@127.0.0.1:5432/mip")
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    try:
+        pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pg = "psql not found"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 2**20:.0f} GiB, "
+        f"Python {platform.python_version()}, {pg}"
+    )
+
+
+def copy_rows(table: str, columns: list[str], rows) -> None:
+    """COPY rows into a table as the superuser (bench set-up only; RLS forbids it for the app)."""
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with psycopg.connect(SUPER_URL) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def id_map(table: str, tenant_id: int) -> dict[str, int]:
+    with psycopg.connect(SUPER_URL) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT external_id, id FROM {table} WHERE tenant_id = %s", [tenant_id])
+        return dict(cur.fetchall())
+
+
+def load_synthetic_interactions(
+    tenant_id: int,
+    *,
+    interactions: int,
+    customers: int,
+    products: int,
+    days: int = 180,
+    seed: int = 0,
+) -> None:
+    """Customers, products and interactions with Zipf-like product popularity."""
+    from datetime import UTC, datetime
+
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    copy_rows(
+        "customers_customer",
+        [
+            "tenant_id",
+            "external_id",
+            "email",
+            "attributes",
+            "email_opt_in",
+            "created_at",
+            "updated_at",
+        ],
+        ((tenant_id, f"c{i}", "", "{}", False, now, now) for i in range(customers)),
+    )
+    copy_rows(
+        "customers_product",
+        ["tenant_id", "external_id", "title", "description", "category", "tags", "attributes",
+         "is_active", "created_at", "updated_at"],
+        ((tenant_id, f"p{i}", f"Product {i}", "", f"cat{i % 20}", "[]", "{}", True, now, now)
+         for i in range(products)),
+    )  # fmt: skip
+    customer_ids = id_map("customers_customer", tenant_id)
+    product_ids = id_map("customers_product", tenant_id)
+    cust = np.array([customer_ids[f"c{i}"] for i in range(customers)])
+    prod = np.array([product_ids[f"p{i}"] for i in range(products)])
+    popularity = 1.0 / np.arange(1, products + 1) ** 0.8
+    popularity /= popularity.sum()
+    who = cust[rng.integers(0, customers, interactions)]
+    what = prod[rng.choice(products, size=interactions, p=popularity)]
+    kinds = rng.choice(
+        ["view", "click", "add_to_cart", "purchase"], size=interactions, p=[0.6, 0.2, 0.12, 0.08]
+    )
+    start = now.timestamp() - days * 86_400
+    times = np.sort(rng.uniform(start, now.timestamp(), interactions))
+    copy_rows(
+        "customers_interaction",
+        ["tenant_id", "event_id", "customer_id", "product_id", "kind", "value", "text",
+         "occurred_at", "received_at"],
+        ((tenant_id, f"e{i}", int(who[i]), int(what[i]), str(kinds[i]),
+          20.0 if kinds[i] == "purchase" else None, "",
+          datetime.fromtimestamp(float(times[i]), UTC), now)
+         for i in range(interactions)),
+    )  # fmt: skip
+    with psycopg.connect(SUPER_URL, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE customers_interaction")
+
+
+def delete_tenants(slug_prefix: str) -> None:
+    """Remove bench tenants and all their rows (foreign keys are deferred to commit)."""
+    from tenants.rls import tenant_owned_models
+
+    with psycopg.connect(SUPER_URL) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM tenants_tenant WHERE slug LIKE %s", [slug_prefix + "%"]
+        )]  # fmt: skip
+        for model in tenant_owned_models():
+            conn.execute(f"DELETE FROM {model._meta.db_table} WHERE tenant_id = ANY(%s)", [ids])
+        conn.execute("DELETE FROM tenants_membership WHERE tenant_id = ANY(%s)", [ids])
+        conn.execute("DELETE FROM tenants_tenant WHERE id = ANY(%s)", [ids])

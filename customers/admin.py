@@ -1,0 +1,153 @@
+"""Admin of customers, products and interactions, built on the tenant-scoped mixin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.utils import display_for_value
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from customers import services
+from customers.models import Customer, Interaction, Product
+from customers.selectors import customer_summary
+from tenants.admin import TenantScopedAdminMixin, adopt_saved
+
+
+class ExternalIdAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Writes go through the app's services, as in the API; the client's external_id is fixed."""
+
+    def create_service(self, *, tenant, data: dict) -> Any:
+        raise NotImplementedError
+
+    def update_service(self, obj: Any, data: dict) -> Any:
+        raise NotImplementedError
+
+    def delete_service(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "external_id"] if obj is not None else fields
+
+    def save_model(self, request: HttpRequest, obj: Any, form, change: bool) -> None:
+        data = {name: value for name, value in form.cleaned_data.items() if name != "tenant"}
+        if change:
+            self.update_service(obj, data)
+        else:
+            adopt_saved(obj, self.create_service(tenant=obj.tenant, data=data))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_service(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            self.delete_service(obj)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ExternalIdAdmin):
+    list_display = ("external_id", "email", "email_opt_in", "tenant", "created_at")
+    list_filter = ("email_opt_in", "created_at")
+    search_fields = ("external_id", "email")
+    fields = (
+        *("tenant", "external_id", "email", "email_opt_in", "attributes"),
+        *("rfm_summary", "created_at", "updated_at"),
+    )
+    readonly_fields = ("rfm_summary", "created_at", "updated_at")
+
+    def create_service(self, *, tenant, data: dict) -> Customer:
+        return services.customer_create(tenant=tenant, data=data)
+
+    def update_service(self, obj: Customer, data: dict) -> Customer:
+        return services.customer_update(customer=obj, data=data)
+
+    def delete_service(self, obj: Customer) -> None:
+        services.customer_delete(customer=obj)
+
+    @admin.display(description="RFM summary")
+    def rfm_summary(self, obj: Customer) -> SafeString:
+        summary = customer_summary(tenant=obj.tenant, customer=obj)
+        rows = [
+            ("Recency (days since last purchase)", summary["recency_days"]),
+            ("Frequency (purchases)", summary["frequency"]),
+            ("Monetary (purchase value)", summary["monetary"]),
+            ("Interactions", summary["interactions"]),
+            ("First seen", summary["first_seen"]),
+            ("Last seen", summary["last_seen"]),
+            ("Last purchase", summary["last_purchase_at"]),
+        ]
+        cells = ((label, display_for_value(value, "—")) for label, value in rows)
+        return format_html(
+            '<table class="rfm-summary">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", cells),
+        )
+
+
+@admin.register(Product)
+class ProductAdmin(ExternalIdAdmin):
+    list_display = ("external_id", "title", "category", "price", "is_active")
+    list_filter = ("category", "is_active")
+    search_fields = ("external_id", "title")
+    fields = (
+        *("tenant", "external_id", "title", "description", "category", "price"),
+        *("tags", "attributes", "is_active", "created_at", "updated_at"),
+    )
+    readonly_fields = ("created_at", "updated_at")
+
+    def create_service(self, *, tenant, data: dict) -> Product:
+        return services.product_create(tenant=tenant, data=data)
+
+    def update_service(self, obj: Product, data: dict) -> Product:
+        return services.product_update(product=obj, data=data)
+
+    def delete_service(self, obj: Product) -> None:
+        services.product_delete(product=obj)
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most `count_cap` rows: a COUNT(*) over millions of interactions would
+    cost more than the page itself. Past the cap, narrow the list with the filters."""
+
+    count_cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.count_cap].count()
+
+
+@admin.register(Interaction)
+class InteractionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Read-only: interactions arrive through ingest. Deletable so customers can be deleted."""
+
+    list_display = ("event_id", "customer_external_id", "product", "kind", "value", "occurred_at")
+    list_filter = ("kind",)
+    date_hierarchy = "occurred_at"
+    list_select_related = ("customer", "product")
+    raw_id_fields = ("customer", "product")
+    search_fields = ("=event_id", "=customer__external_id")
+    search_help_text = "An exact event id or customer external id."
+    ordering = ("-occurred_at",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice, over millions of rows
+    paginator = CappedCountPaginator
+    fields = (
+        *("tenant", "event_id", "customer", "product", "kind", "value", "text"),
+        *("occurred_at", "received_at"),
+    )
+    readonly_fields = ("received_at",)
+
+    @admin.display(description="customer", ordering="customer__external_id")
+    def customer_external_id(self, obj: Interaction) -> str:
+        return obj.customer.external_id
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
