@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tenants.api.views import WhoAmIView
 from training import health
 
 api_v1 = [
@@ -17,6 +18,7 @@ api_v1 = [
         ),
         name="docs",
     ),
+    path("whoami/", WhoAmIView.as_view(), name="whoami"),
     path("", include("customers.api.urls")),
     path("", include("training.api.urls")),
 ]

@@ -61,8 +61,10 @@ def ensure_by_external_id(
     found = dict(model.objects.filter(external_id__in=wanted).values_list("external_id", "id"))
     missing = wanted - found.keys()
     if missing:
+        # Sorted, so concurrent batches lock new keys in one order and cannot deadlock.
         model.objects.bulk_create(
-            [model(tenant=tenant, external_id=ext) for ext in missing], ignore_conflicts=True
+            [model(tenant=tenant, external_id=ext) for ext in sorted(missing)],
+            ignore_conflicts=True,
         )
         found.update(model.objects.filter(external_id__in=missing).values_list("external_id", "id"))
     return found, len(missing)
@@ -81,6 +83,7 @@ def _upsert(model: type, tenant: Tenant, valid: list[tuple[int, dict]], result: 
     for clean in latest.values():
         groups.setdefault(tuple(sorted(set(clean) - {"external_id"})), []).append(clean)
     for fields, members in groups.items():
+        members.sort(key=lambda clean: clean["external_id"])  # one lock order: no deadlocks
         objects = [model(tenant=tenant, **clean) for clean in members]
         if fields:
             model.objects.bulk_create(
@@ -132,7 +135,7 @@ def interaction_ingest_bulk(
             )
         )
         result.duplicates += len(seen)
-        fresh = [clean for event_id, clean in unique.items() if event_id not in seen]
+        fresh = [unique[event_id] for event_id in sorted(unique.keys() - seen)]
         customer_ids, result.customers_created = ensure_by_external_id(
             Customer, tenant, (c["customer"] for c in fresh)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -30,6 +30,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             _body("The request conflicts with existing data.", "conflict"),
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down, restarting or chose this request as a deadlock victim.
+        response = Response(
+            _body("The database is briefly unavailable; retry shortly.", "unavailable"),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, DataError):
         return Response(_body(f"Invalid value: {exc}".strip(), "invalid"), status=400)
     if isinstance(exc, exceptions.ValidationError):
