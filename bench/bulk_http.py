@@ -50,7 +50,9 @@ def batches(n_batches: int, size: int, seed: int = 1) -> list[bytes]:
     return out
 
 
-def drive(clients: int, requests: list[tuple[str, str, bytes | None]], key: str) -> tuple[float, list[float]]:
+def drive(
+    clients: int, requests: list[tuple[str, str, bytes | None]], key: str
+) -> tuple[float, list[float]]:
     """Send the requests from `clients` threads; returns (seconds, latencies)."""
     queue = list(reversed(requests))
     lock = threading.Lock()

@@ -112,6 +112,9 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
             .filter(prefix=prefix, revoked_at__isnull=True, tenant__is_active=True)
             .first()
         )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # the prefix view ends with the lookup
+                cursor.execute("SELECT set_config('app.key_prefix', '', true)")
     if api_key is None or not hmac.compare_digest(api_key.hashed_secret, hash_secret(secret)):
         return None
     now = timezone.now()

@@ -16,6 +16,7 @@ from customers.models import Customer, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.services import api_key_create
+from training.models import ActiveModel, ModelVersion, RetrainPolicy, TrainingRun
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -80,12 +81,59 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests-1")
 
 
+class TrainingRunFactory(TenantOwnedFactory):
+    class Meta:
+        model = TrainingRun
+
+    kind = "popularity"
+    status = TrainingRun.Status.SUCCEEDED
+    progress = 100
+
+
+class ModelVersionFactory(TenantOwnedFactory):
+    class Meta:
+        model = ModelVersion
+
+    kind = "popularity"
+    version = factory.Sequence(lambda n: n + 1)
+    status = ModelVersion.Status.RETIRED
+    primary_metric = "ndcg@10"
+    metrics = factory.LazyFunction(lambda: {"ndcg@10": 0.2})
+    artifact_path = "/nonexistent"
+    artifact_sha256 = "0" * 64
+    library_versions = factory.LazyFunction(dict)
+    watermark = factory.LazyFunction(dict)
+
+
+class ActiveModelFactory(TenantOwnedFactory):
+    class Meta:
+        model = ActiveModel
+
+    kind = "popularity"
+    version = factory.SubFactory(ModelVersionFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class RetrainPolicyFactory(TenantOwnedFactory):
+    """Every tenant's policy of a kind has the same address (the kind)."""
+
+    class Meta:
+        model = RetrainPolicy
+        django_get_or_create = ("tenant", "kind")
+
+    kind = "popularity"
+    cadence_hours = 12
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
     Customer: CustomerFactory,
     Product: ProductFactory,
     Interaction: InteractionFactory,
+    TrainingRun: TrainingRunFactory,
+    ModelVersion: ModelVersionFactory,
+    RetrainPolicy: RetrainPolicyFactory,
+    ActiveModel: ActiveModelFactory,
 }
 
 

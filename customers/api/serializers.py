@@ -1,23 +1,49 @@
 from rest_framework import serializers
 
-from customers.ingest.validation import BATCH_MAX, INTERACTION_KINDS
+from customers.ingest.validation import (
+    BATCH_MAX,
+    INTERACTION_KINDS,
+    TAG_MAX,
+    TAGS_MAX,
+    RowError,
+    identifier,
+    json_object,
+)
 from customers.models import Customer, Interaction, Product
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class ExternalIdSerializerMixin:
+    """The same rules for external_id and attributes as every ingest path (ingest.validation).
+
+    Uniqueness per tenant is checked by the service, which knows the tenant.
+    """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["external_id"].read_only = True
+        return fields
+
+    def validate_external_id(self, value: str) -> str:
+        return self._row_rule(identifier, value, "external_id")
+
+    def validate_attributes(self, value: object) -> dict:
+        return self._row_rule(json_object, value, "attributes") or {}
+
+    @staticmethod
+    def _row_rule(rule, value: object, field: str):
+        try:
+            return rule(value, field)
+        except RowError as error:
+            raise serializers.ValidationError(f"This field {error.reason}.") from None
+
+
+class CustomerSerializer(ExternalIdSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = Customer
         fields = ["external_id", "email", "attributes", "email_opt_in", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
-        # Uniqueness per tenant is checked by the service, which knows the tenant.
-        validators = []
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["external_id"].validators = []
-        if self.instance is not None:
-            fields["external_id"].read_only = True
-        return fields
+        validators = []  # (tenant, external_id) uniqueness: see ExternalIdSerializerMixin
 
 
 class CustomerSummarySerializer(serializers.Serializer):
@@ -42,8 +68,10 @@ class CustomerDetailSerializer(CustomerSerializer):
         return CustomerSummarySerializer(self.context["summary"]).data
 
 
-class ProductSerializer(serializers.ModelSerializer):
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+class ProductSerializer(ExternalIdSerializerMixin, serializers.ModelSerializer):
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=TAG_MAX), max_length=TAGS_MAX, required=False
+    )
 
     class Meta:
         model = Product
@@ -60,14 +88,8 @@ class ProductSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-        validators = []
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["external_id"].validators = []
-        if self.instance is not None:
-            fields["external_id"].read_only = True
-        return fields
+        extra_kwargs = {"price": {"min_value": 0}}  # as in bulk ingest
+        validators = []  # (tenant, external_id) uniqueness: see ExternalIdSerializerMixin
 
 
 class InteractionSerializer(serializers.ModelSerializer):

@@ -18,7 +18,11 @@ EMAIL_MAX = 254
 TEXT_MAX = 10_000
 TITLE_MAX = 500
 CATEGORY_MAX = 200
+TAG_MAX = 100
+TAGS_MAX = 100
 BATCH_MAX = 10_000
+VALUE_MAX = 1e12  # keeps sums of amounts finite
+JSON_DEPTH_MAX = 32
 FUTURE_TOLERANCE = timedelta(days=1)
 
 INTERACTION_KINDS = ("view", "click", "add_to_cart", "purchase", "rating", "review")
@@ -34,8 +38,18 @@ class RowError(Exception):
         return {"index": index, "field": self.field, "reason": self.reason}
 
 
-def _identifier(row: dict, field: str, *, required: bool = True) -> str | None:
-    value = row.get(field)
+def _check_unicode(value: str, field: str) -> None:
+    """Refuse what a database cannot store: NUL characters and lone UTF-16 surrogates."""
+    if "\x00" in value:
+        raise RowError(field, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError(field, "must be valid Unicode text (it has a lone surrogate)") from None
+
+
+def identifier(value: object, field: str, *, required: bool = True) -> str | None:
+    """A client's id for a record (external_id, event_id): a short string without controls."""
     if value is None or value == "":
         if required:
             raise RowError(field, "is required")
@@ -49,7 +63,12 @@ def _identifier(row: dict, field: str, *, required: bool = True) -> str | None:
         raise RowError(field, f"is longer than {EXTERNAL_ID_MAX} characters")
     if any(ch in value for ch in "\x00\t\n\r"):
         raise RowError(field, "must not contain control characters")
+    _check_unicode(value, field)
     return value
+
+
+def _identifier(row: dict, field: str, *, required: bool = True) -> str | None:
+    return identifier(row.get(field), field, required=required)
 
 
 def _text(row: dict, field: str, max_length: int) -> str:
@@ -60,8 +79,7 @@ def _text(row: dict, field: str, max_length: int) -> str:
         raise RowError(field, "must be a string")
     if len(value) > max_length:
         raise RowError(field, f"is longer than {max_length} characters")
-    if "\x00" in value:
-        raise RowError(field, "must not contain NUL characters")
+    _check_unicode(value, field)
     return value
 
 
@@ -81,6 +99,8 @@ def _number(row: dict, field: str) -> float | None:
     value = float(value)
     if not math.isfinite(value):
         raise RowError(field, "must be a finite number")
+    if abs(value) > VALUE_MAX:
+        raise RowError(field, f"must be between -{VALUE_MAX:,.0f} and {VALUE_MAX:,.0f}")
     return value
 
 
@@ -95,13 +115,34 @@ def _bool(row: dict, field: str, default: bool | None) -> bool | None:
     raise RowError(field, "must be true or false")
 
 
-def _json_object(row: dict, field: str) -> dict | None:
-    value = row.get(field)
+def json_object(value: object, field: str) -> dict | None:
+    """A JSON object the database can store: text without NUL or lone surrogates, not too deep."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise RowError(field, "must be a JSON object")
+    pending = [(value, 1)]  # iterative, so a deep document cannot exhaust the stack
+    while pending:
+        node, depth = pending.pop()
+        if depth > JSON_DEPTH_MAX:
+            raise RowError(field, f"is nested deeper than {JSON_DEPTH_MAX} levels")
+        if isinstance(node, str):
+            _check_unicode(node, field)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise RowError(field, "must hold finite numbers only")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise RowError(field, "must have string keys")
+                _check_unicode(key, field)
+                pending.append((child, depth + 1))
+        elif isinstance(node, list):
+            pending.extend((child, depth + 1) for child in node)
     return value
+
+
+def _json_object(row: dict, field: str) -> dict | None:
+    return json_object(row.get(field), field)
 
 
 def parse_timestamp(value: object, field: str = "occurred_at") -> datetime:
@@ -115,7 +156,10 @@ def parse_timestamp(value: object, field: str = "occurred_at") -> datetime:
         raise RowError(field, f"is not an ISO 8601 date-time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # naive times are read as UTC
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise RowError(field, "is out of range once converted to UTC") from None
 
 
 def validate_interaction(row: object, *, now: datetime) -> dict:
@@ -173,8 +217,10 @@ def validate_product(row: object) -> dict:
             clean[field] = _text(row, field, limit)
     if "price" in row:
         price = _number(row, "price")
-        if price is not None and (price < 0 or price >= 1e10):
-            raise RowError("price", "must be between 0 and 9,999,999,999.99")
+        if price is not None:
+            price = round(price, 2)  # checked after rounding: 9,999,999,999.999 does not fit
+            if not 0 <= price < 1e10:
+                raise RowError("price", "must be between 0 and 9,999,999,999.99")
         clean["price"] = None if price is None else _decimal(price)
     if "tags" in row:
         tags = row["tags"]
@@ -182,6 +228,12 @@ def validate_product(row: object) -> dict:
             tags = [t.strip() for t in tags.split("|") if t.strip()]
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise RowError("tags", "must be a list of strings")
+        if len(tags) > TAGS_MAX:
+            raise RowError("tags", f"has more than {TAGS_MAX} tags")
+        for tag in tags:
+            _check_unicode(tag, "tags")
+            if len(tag) > TAG_MAX:
+                raise RowError("tags", f"has a tag longer than {TAG_MAX} characters")
         clean["tags"] = tags
     if "attributes" in row:
         clean["attributes"] = _json_object(row, "attributes") or {}

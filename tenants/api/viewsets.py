@@ -32,15 +32,26 @@ class TenantScopedViewMixin:
         self._scope = ExitStack()
         self._scope.enter_context(tenant_scope(request.auth.tenant))
 
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # An exception no handler turned into a response skips finalize_response; the
+            # tenant scope must still end, or the next request on this thread inherits it.
+            self._close_scope(rollback=True)
+
     def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
-        scope = getattr(self, "_scope", None)
-        if scope is not None:
-            if response.status_code >= 400:
-                # An error answer writes nothing.
-                transaction.set_rollback(True)
-            self._scope.close()
-            self._scope = None
+        # An error answer writes nothing.
+        self._close_scope(rollback=response.status_code >= 400)
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def _close_scope(self, *, rollback: bool) -> None:
+        scope, self._scope = getattr(self, "_scope", None), None
+        if scope is None:
+            return
+        if rollback:
+            transaction.set_rollback(True)
+        scope.close()
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no tenant
