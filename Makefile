@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-no-serve test lint pg-setup migrate web worker beat
+.PHONY: install demo demo-no-serve test lint pg-setup migrate web worker beat schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ worker: $(STAMP)
 
 beat: $(STAMP)
 	$(VENV)/bin/celery -A config beat --loglevel INFO
+
+# The committed OpenAPI schema; tests fail when it is out of date.
+schema: $(STAMP)
+	$(PY) manage.py spectacular --validate --file openapi.yaml
