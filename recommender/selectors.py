@@ -11,14 +11,10 @@ from recommender.ml.data import KINDS, InteractionArrays
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
-# On PostgreSQL each row is packed server-side into fixed-width big-endian bytes and the rows
-# are concatenated into one bytea per chunk, which numpy reads straight from the buffer: no
-# Python object per row, so a million interactions load in about a second.
-_PACKED_ROW = np.dtype(
-    [("id", ">i8"), ("customer", ">i8"), ("product", ">i8"), ("kind", ">i2"),
-     ("value", ">f8"), ("timestamp", ">f8")]
-)  # fmt: skip
-_CHUNK_ROWS = 5_000_000  # a bytea stays far below PostgreSQL's 1 GB limit
+# On PostgreSQL each column arrives as one array in binary form (psycopg decodes it in C),
+# so no Python object is built per row; a million interactions load in about two seconds.
+_CHUNK_ROWS = 5_000_000  # keeps each array far below PostgreSQL's 1 GB value limit
+_COLUMNS = ("id", "customer", "product", "kind", "value", "timestamp")
 
 
 def _kind_code_sql() -> str:
@@ -34,41 +30,39 @@ def _select_sql(epoch: str) -> str:
     )
 
 
-def _arrays_postgresql(tenant_id: int) -> np.ndarray:
+def _arrays_postgresql(tenant_id: int) -> dict[str, np.ndarray]:
     sql = (
-        "SELECT count(*), max(id), string_agg(int8send(id) || int8send(customer_id) "
-        "|| int8send(COALESCE(product_id, -1)) || int2send(kind_code) "
-        "|| float8send(COALESCE(value, 'NaN')) || float8send(epoch), '' ORDER BY id) "
+        "SELECT count(*), max(id), array_agg(id), array_agg(customer_id), "
+        "array_agg(COALESCE(product_id, -1)), array_agg(kind_code), "
+        "array_agg(COALESCE(value, 'NaN')), array_agg(epoch) "
         f"FROM (SELECT id, customer_id, product_id, {_kind_code_sql()} AS kind_code, value, "
         "EXTRACT(EPOCH FROM occurred_at)::float8 AS epoch "
         f"FROM {Interaction._meta.db_table} WHERE tenant_id = %s AND id > %s "
         "ORDER BY id LIMIT %s) AS chunk"
     )
-    chunks, after = [], 0
+    chunks: list[list[np.ndarray]] = []
+    after = 0
     with connection.cursor() as cursor:
-        raw = psycopg.Cursor(cursor.cursor.connection)  # binary results need a server cursor
+        raw = psycopg.Cursor(cursor.cursor.connection)  # binary results need a plain cursor
         while True:
             raw.execute(sql, [tenant_id, after, _CHUNK_ROWS], binary=True)
-            count, newest, packed = raw.fetchone()
+            count, newest, *columns = raw.fetchone()
             if not count:
                 break
-            chunks.append(np.frombuffer(packed, dtype=_PACKED_ROW))
+            chunks.append([np.asarray(column) for column in columns])
             if count < _CHUNK_ROWS:
                 break
             after = newest
-    return np.concatenate(chunks) if chunks else np.empty(0, dtype=_PACKED_ROW)
+    if not chunks:
+        return {name: np.empty(0) for name in _COLUMNS}
+    return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(_COLUMNS)}
 
 
-def _arrays_generic(tenant_id: int) -> np.ndarray:
+def _arrays_generic(tenant_id: int) -> dict[str, np.ndarray]:
     with connection.cursor() as cursor:
         cursor.execute(_select_sql("CAST(strftime('%%s', occurred_at) AS REAL)"), [tenant_id])
-        rows = cursor.fetchall()
-    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    records = np.empty(len(table), dtype=[(n, "f8") for n in ("id", "customer", "product",
-                                                               "kind", "value", "timestamp")])  # fmt: skip
-    for i, name in enumerate(records.dtype.names):
-        records[name] = table[:, i]
-    return records
+        table = np.array(cursor.fetchall(), dtype=np.float64).reshape(-1, len(_COLUMNS))
+    return {name: table[:, i] for i, name in enumerate(_COLUMNS)}
 
 
 def interaction_arrays(*, tenant: Tenant) -> tuple[InteractionArrays, dict]:
@@ -85,5 +79,5 @@ def interaction_arrays(*, tenant: Tenant) -> tuple[InteractionArrays, dict]:
         value=records["value"].astype(np.float64),
         timestamp=records["timestamp"].astype(np.float64),
     )
-    newest = int(records["id"][-1]) if len(records) else 0
-    return arrays, {"interaction_id": newest, "interactions": len(records)}
+    ids = records["id"]
+    return arrays, {"interaction_id": int(ids.max()) if len(ids) else 0, "interactions": len(ids)}

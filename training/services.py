@@ -190,9 +190,11 @@ def training_run_execute(*, tenant_id: int, run_id: int) -> TrainingRun:
             trainer = get_trainer(run.kind)
             progress("loading data", 5)
             data = trainer.load_data(tenant=tenant)
+            timings = {"load": time.monotonic() - started}
             if data.rows == 0:
                 return _finish(tenant, run_id, status=Status.SKIPPED, stage="no data", progress=100)
             trained = trainer.train(data, parameters=run.parameters, progress=progress)
+            timings["fit_and_evaluate"] = time.monotonic() - started - timings["load"]
             progress("storing", 90)
             version = _store_version(tenant, run, trained, data)
         except Exception as error:
@@ -214,6 +216,12 @@ def training_run_execute(*, tenant_id: int, run_id: int) -> TrainingRun:
         "activated": version.status == ModelVersion.Status.ACTIVE,
         "rejection_reason": version.rejection_reason,
         "seconds": round(time.monotonic() - started, 3),
+        "stage_seconds": {
+            **{stage: round(value, 3) for stage, value in timings.items()},
+            "store_and_activate": round(
+                time.monotonic() - started - sum(timings.values()), 3
+            ),
+        },
     }
     return _finish(
         tenant, run_id, status=Status.SUCCEEDED, stage="done", progress=100,
