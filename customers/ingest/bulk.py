@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from customers.ingest.validation import (
@@ -128,6 +129,9 @@ def interaction_ingest_bulk(
     result.duplicates += len(valid) - len(unique)
     if not unique:
         return result
+    if connection.vendor == "postgresql":
+        _store_interactions_postgresql(tenant, unique, result)
+        return result
     with tenant_scope(tenant):
         seen = set(
             Interaction.objects.filter(event_id__in=unique.keys()).values_list(
@@ -162,3 +166,48 @@ def interaction_ingest_bulk(
         )
         result.created += len(fresh)
     return result
+
+
+_INSERT_INTERACTIONS_SQL = """
+INSERT INTO customers_interaction
+    (tenant_id, event_id, customer_id, product_id, kind, value, text, occurred_at, received_at)
+SELECT %s, e, c, p, k, v, t, o, now()
+FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[], %s::text[],
+            %s::timestamptz[]) AS u(e, c, p, k, v, t, o)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+"""
+
+
+def _store_interactions_postgresql(
+    tenant: Tenant, unique: dict[str, dict], result: BulkResult
+) -> None:
+    """One statement per table with arrays as parameters: a batch of 1,000 events costs a few
+    milliseconds of Python instead of building 1,000 model instances."""
+    from customers.ingest.pg_copy import ExternalIds
+
+    rows = [unique[event_id] for event_id in sorted(unique)]  # one lock order: no deadlocks
+    customers, products = ExternalIds("customers_customer"), ExternalIds("customers_product")
+    with tenant_scope(tenant), connection.cursor() as cursor:
+        result.customers_created = customers.resolve(
+            cursor, tenant.pk, {r["customer"] for r in rows}
+        )
+        result.products_created = products.resolve(
+            cursor, tenant.pk, sorted({r["product"] for r in rows if r["product"]})
+        )
+        cursor.execute(
+            _INSERT_INTERACTIONS_SQL,
+            [
+                tenant.pk,
+                [r["event_id"] for r in rows],
+                [int(customers.ids[r["customer"]]) for r in rows],
+                [int(products.ids[r["product"]]) if r["product"] else None for r in rows],
+                [r["kind"] for r in rows],
+                [r["value"] for r in rows],
+                [r["text"] for r in rows],
+                [r["occurred_at"] for r in rows],
+            ],
+        )
+        inserted = cursor.rowcount
+    result.created += inserted
+    # A repeated event_id (stored before, or by a concurrent request) was not stored again.
+    result.duplicates += len(rows) - inserted
