@@ -1,0 +1,6 @@
+from customers.management.commands._import import ImportCommand
+
+
+class Command(ImportCommand):
+    help = "Import customers for a tenant from a CSV or JSONL file (optionally .gz)."
+    kind = "customers"
