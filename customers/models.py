@@ -59,10 +59,15 @@ class Interaction(TenantOwnedModel):
         REVIEW = "review"
 
     event_id = models.CharField(max_length=EXTERNAL_ID_MAX)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
-    product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions"
+    # Served by the (tenant, customer, ...) and (tenant, product, ...) indexes: row-level
+    # security adds the tenant to every query, cascading deletes included.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="interactions", db_index=False
     )
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions",
+        db_index=False,
+    )  # fmt: skip
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.FloatField(null=True, blank=True)
     text = models.TextField(blank=True, default="")

@@ -77,9 +77,10 @@ class ImportReport:
         return self.rows_read / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
+        plural = "" if self.chunks == 1 else "s"
         lines = [
             f"Imported {self.kind} from {self.path} in {self.seconds:.1f}s "
-            f"({self.rows_per_second:,.0f} rows/s, {self.chunks} chunks)",
+            f"({self.rows_per_second:,.0f} rows/s, {self.chunks} chunk{plural})",
             f"  rows read          {self.rows_read:>12,}",
             f"  created            {self.created:>12,}",
             f"  updated            {self.updated:>12,}",

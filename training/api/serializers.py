@@ -8,6 +8,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         source="model_version_id", read_only=True, allow_null=True
     )
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    progress = serializers.IntegerField(read_only=True, min_value=0, max_value=100)
+    attempts = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = TrainingRun
@@ -27,6 +29,7 @@ class TrainingRunRequestSerializer(serializers.Serializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     is_active = serializers.SerializerMethodField()
     primary_value = serializers.FloatField(read_only=True, allow_null=True)
+    version = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = ModelVersion
@@ -47,6 +50,8 @@ class RetrainPolicySerializer(serializers.ModelSerializer):
         fields = ["kind", "enabled", "cadence_hours", "min_new_interactions", "tolerance"]
         read_only_fields = ["kind"]
         extra_kwargs = {
-            "cadence_hours": {"min_value": 1},
+            # Explicit bounds keep the schema the same on every database.
+            "cadence_hours": {"min_value": 1, "max_value": 24 * 366},
+            "min_new_interactions": {"min_value": 0, "max_value": 1_000_000_000},
             "tolerance": {"min_value": 0.0, "max_value": 1.0},
         }
