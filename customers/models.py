@@ -59,15 +59,12 @@ class Interaction(TenantOwnedModel):
         REVIEW = "review"
 
     event_id = models.CharField(max_length=EXTERNAL_ID_MAX)
-    # Served by the (tenant, customer, ...) and (tenant, product, ...) indexes: row-level
-    # security adds the tenant to every query, cascading deletes included.
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="interactions", db_index=False
-    )
+    # These keep their own indexes: PostgreSQL's foreign-key checks on deleting a customer or
+    # product look rows up by this column alone (no tenant), as erasure will.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
     product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions",
-        db_index=False,
-    )  # fmt: skip
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.FloatField(null=True, blank=True)
     text = models.TextField(blank=True, default="")
