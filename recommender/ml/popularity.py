@@ -4,10 +4,14 @@ falls back to. Scikit-learn style: fit returns self, learned attributes end in `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from recommender.ml.base import Recommender
 from recommender.ml.data import DEFAULT_HALF_LIFE_DAYS, InteractionArrays, interaction_weights
+from recommender.ml.matrix import IdIndex
 
 ARTIFACT_FILE = "popularity.npz"
 
@@ -57,4 +61,47 @@ class PopularityRecommender:
             model = cls(half_life_days=float(data["half_life_days"]) or None)
             model.product_ids_ = data["product_ids"]
             model.scores_ = data["scores"]
+        return model
+
+
+class PopularityModel(Recommender):
+    """Popularity on the common matrix interface: the same list for everyone (minus their
+    exclusions). `by="confidence"` sums the (time-decayed, kind-weighted) matrix per item,
+    as PopularityRecommender does; `by="users"` counts distinct customers."""
+
+    family = "popularity"
+
+    def __init__(self, *, by: str = "confidence") -> None:
+        if by not in ("confidence", "users"):
+            raise ValueError('by must be "confidence" or "users"')
+        self.by = by
+        self.weighting = "raw" if by == "confidence" else "binary"
+
+    def get_params(self) -> dict[str, Any]:
+        return {"by": self.by}
+
+    def _fit(self, matrix: sp.csr_matrix, **_: Any) -> None:
+        totals = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
+        self.item_scores_ = totals
+        self.item_prior_ = totals / max(totals.max(initial=0), 1e-12)  # ties: same order
+
+    def _score(self, rows: sp.csr_matrix, user_indices: np.ndarray | None) -> np.ndarray:
+        return np.broadcast_to(self.item_scores_, (rows.shape[0], self.n_items_)).copy()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"item_scores_": self.item_scores_}
+
+    @classmethod
+    def from_recommender(
+        cls, recommender: PopularityRecommender, products: IdIndex
+    ) -> PopularityModel:
+        """Adapt a fitted PopularityRecommender to the dense indices of `products`."""
+        model = cls(by="confidence")
+        scores = np.zeros(len(products))
+        index = products.index_of(recommender.product_ids_)
+        known = index >= 0
+        scores[index[known]] = recommender.scores_[known]
+        model.n_users_, model.n_items_ = 0, len(products)
+        model.item_scores_ = scores
+        model.item_prior_ = scores / max(scores.max(initial=0), 1e-12)
         return model
