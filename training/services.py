@@ -218,9 +218,7 @@ def training_run_execute(*, tenant_id: int, run_id: int) -> TrainingRun:
         "seconds": round(time.monotonic() - started, 3),
         "stage_seconds": {
             **{stage: round(value, 3) for stage, value in timings.items()},
-            "store_and_activate": round(
-                time.monotonic() - started - sum(timings.values()), 3
-            ),
+            "store_and_activate": round(time.monotonic() - started - sum(timings.values()), 3),
         },
     }
     return _finish(
