@@ -6,7 +6,7 @@ import numpy as np
 import psycopg
 from django.db import connection
 
-from customers.models import Interaction
+from customers.models import Interaction, Product
 from recommender.ml.data import KINDS, InteractionArrays
 from tenants.context import tenant_scope
 from tenants.models import Tenant
@@ -96,3 +96,20 @@ def interaction_arrays(*, tenant: Tenant) -> tuple[InteractionArrays, dict]:
     )
     ids = records["id"]
     return arrays, {"interaction_id": int(ids.max()) if len(ids) else 0, "interactions": len(ids)}
+
+
+def product_texts(*, tenant: Tenant) -> tuple[np.ndarray, list[str]]:
+    """Every product's internal id and the text content models read (title, description,
+    category, tags), in id order."""
+    with tenant_scope(tenant):
+        rows = list(
+            Product.objects.filter(tenant=tenant)
+            .order_by("id")
+            .values_list("id", "title", "description", "category", "tags")
+        )
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    texts = [
+        " ".join([title, description, category, " ".join(tags or [])])
+        for _, title, description, category, tags in rows
+    ]
+    return ids, texts

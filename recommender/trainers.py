@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from recommender.ml.base import Recommender
 from recommender.ml.data import DEFAULT_HALF_LIFE_DAYS, InteractionArrays
 from recommender.ml.evaluation import evaluate_recommender, time_split
+from recommender.ml.families import load_model
+from recommender.ml.matrix import IdIndex, load_indices, save_indices
 from recommender.ml.popularity import PopularityRecommender
-from recommender.selectors import interaction_arrays
+from recommender.ml.selection import select_model
+from recommender.selectors import interaction_arrays, product_texts
 from tenants.models import Tenant
 from training.registry import Progress, TrainedModel, TrainingData, register
 
 EVALUATION_K = 10
+DEFAULT_TIME_BUDGET = 120.0  # seconds of hyperparameter search; a tenant setting
 
 
 def _tenant_settings(tenant: Tenant) -> dict:
@@ -84,4 +90,69 @@ def _random_ranker(train: InteractionArrays, *, seed: int):
     return recommend
 
 
+@dataclass(frozen=True)
+class ServingModel:
+    """A fitted recommender and the id indices its rows and columns stand for."""
+
+    model: Recommender
+    customers: IdIndex
+    products: IdIndex
+
+
+class RecommenderTrainer:
+    """Model selection over the candidate families (ALS, BPR, PureSVD, item-kNN, EASE,
+    content, blends; popularity as the baseline) on the tenant's own time-split data; the
+    winner by validation NDCG@10 is refitted on all data."""
+
+    kind = "recommender"
+    primary_metric = f"ndcg@{EVALUATION_K}"
+    libraries: tuple[str, ...] = ("implicit", "scipy", "scikit-learn")
+
+    def load_data(self, *, tenant: Tenant) -> TrainingData:
+        arrays, watermark = interaction_arrays(tenant=tenant)
+        product_ids, texts = product_texts(tenant=tenant)
+        settings = _tenant_settings(tenant)
+        payload = {
+            "arrays": arrays,
+            "product_ids": product_ids,
+            "texts": texts,
+            "kind_weights": settings.get("kind_weights"),
+            "half_life_days": settings.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
+            "time_budget": settings.get("time_budget_seconds", DEFAULT_TIME_BUDGET),
+        }
+        return TrainingData(payload=payload, watermark=watermark, rows=len(arrays))
+
+    def train(self, data: TrainingData, *, parameters: dict, progress: Progress) -> TrainedModel:
+        payload = data.payload
+        progress("selecting a model", 10)
+        result = select_model(
+            payload["arrays"],
+            product_ids=payload["product_ids"],
+            item_texts=payload["texts"],
+            families=parameters.get("families"),
+            time_budget=float(parameters.get("time_budget", payload["time_budget"])),
+            kind_weights=payload["kind_weights"],
+            half_life_days=payload["half_life_days"],
+            k=EVALUATION_K,
+        )
+        progress(f"refitting {result.winner} on all data", 80)
+        model, matrices = result.refit_on_all(payload["arrays"])
+        return TrainedModel(
+            model=ServingModel(model, matrices.customers, matrices.products),
+            metrics={**result.test[result.winner], "model": result.winner},
+            baseline_metrics=result.test.get("popularity", {}),
+            candidates=result.test,
+            parameters=result.summary(),
+        )
+
+    def save(self, model: ServingModel, directory: Path) -> None:
+        model.model.save(directory)
+        save_indices(directory, model.customers, model.products)
+
+    def load(self, directory: Path) -> ServingModel:
+        customers, products = load_indices(directory)
+        return ServingModel(load_model(directory), customers, products)
+
+
 register(PopularityTrainer())
+register(RecommenderTrainer())

@@ -48,6 +48,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def artifact_root(tmp_path, settings):
+    """Model artifacts of the test go to its own folder."""
+    root = tmp_path / "artifacts"
+    settings.ARTIFACT_ROOT = root
+    return root
+
+
+@pytest.fixture
 def tenant_a(db):
     return TenantFactory(slug="tenant-a")
 

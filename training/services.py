@@ -212,6 +212,7 @@ def training_run_execute(*, tenant_id: int, run_id: int) -> TrainingRun:
         "metrics": trained.metrics,
         "baseline_metrics": trained.baseline_metrics,
         "candidates": trained.candidates,
+        "details": trained.parameters,  # e.g. the model search: every configuration tried
         "version": version.version,
         "activated": version.status == ModelVersion.Status.ACTIVE,
         "rejection_reason": version.rejection_reason,

@@ -23,13 +23,6 @@ needs_worker = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def artifact_root(tmp_path, settings):
-    root = tmp_path / "artifacts"
-    settings.ARTIFACT_ROOT = root
-    return root
-
-
 class WorkerProcess:
     def __init__(self, artifact_root: Path, concurrency: int) -> None:
         db = connections["default"].settings_dict

@@ -79,7 +79,8 @@ class Command(BaseCommand):
         from training.services import training_run_train_now
 
         for kind in registered_kinds():
-            run = training_run_train_now(tenant=tenant, kind=kind)
+            # A short model search keeps the demo quick; scheduled retrains use the full one.
+            run = training_run_train_now(tenant=tenant, kind=kind, parameters={"time_budget": 30})
             self.stdout.write(f"Trained {kind}: {run.status} {run.summary()}")
 
 
