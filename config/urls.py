@@ -21,6 +21,7 @@ api_v1 = [
     path("whoami/", WhoAmIView.as_view(), name="whoami"),
     path("", include("customers.api.urls")),
     path("", include("training.api.urls")),
+    path("", include("recommender.api.urls")),
 ]
 
 urlpatterns = [

@@ -68,11 +68,15 @@ def _present(tenant: Tenant, product_ids: np.ndarray, scores: np.ndarray, source
 
 
 def recommendations_for_customer(
-    *, tenant: Tenant, external_id: str, limit: int = 10, category: str | None = None,
+    *, tenant: Tenant, external_id: str | None, limit: int = 10, category: str | None = None,
     exclude_seen: bool = True, exclude: list[str] | None = None,
 ) -> list[Recommendation]:  # fmt: skip
     with tenant_scope(tenant):
-        customer = Customer.objects.filter(tenant=tenant, external_id=external_id).first()
+        customer = (
+            Customer.objects.filter(tenant=tenant, external_id=external_id).first()
+            if external_id is not None
+            else None
+        )
         loaded = active_model_load(tenant=tenant, kind="recommender") if customer else None
         if loaded is not None:
             version, serving = loaded
@@ -102,3 +106,12 @@ def recommendations_for_customer(
             allowed_items=allowed,
         )  # fmt: skip
         return _present(tenant, products.ids_of(items[0]), scores[0], source)
+
+
+def popular_products(
+    *, tenant: Tenant, limit: int = 10, category: str | None = None
+) -> list[Recommendation]:
+    """The tenant's popular active products (decayed, kind-weighted), best first."""
+    return recommendations_for_customer(
+        tenant=tenant, external_id=None, limit=limit, category=category
+    )

@@ -82,3 +82,16 @@ def test_an_unknown_customer_gets_popular_products(shop):
 
 def test_a_tenant_with_no_model_gets_an_empty_list(tenant_a, artifact_root):
     assert recommendations_for_customer(tenant=tenant_a, external_id="x") == []
+
+
+def test_popular_over_the_api_is_bounded_and_filtered(shop, client_for):
+    api = client_for(shop, scopes=("read",))
+    body = api.get("/api/v1/recommendations/popular/?limit=5").json()
+    assert len(body["results"]) == 5 and body["results"][0]["source"] == "popularity"
+    category = body["results"][0]["product"]
+    with tenant_scope(shop):
+        category = Product.objects.get(external_id=category).category
+    in_category = api.get(f"/api/v1/recommendations/popular/?category={category}").json()
+    assert {r["product"] for r in in_category["results"]} <= _product_ids(shop, category=category)
+    too_many = api.get("/api/v1/recommendations/popular/?limit=101")
+    assert too_many.status_code == 400 and "limit" in too_many.json()["errors"]
