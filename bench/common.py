@@ -48,6 +48,19 @@ def copy_rows(table: str, columns: list[str], rows) -> None:
             copy.write_row(row)
 
 
+def copy_customers(rows) -> None:
+    """Bare customers from (tenant_id, external_id) pairs."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    copy_rows(
+        "customers_customer",
+        ["tenant_id", "external_id", "email", "attributes", "email_opt_in", "created_at",
+         "updated_at"],
+        ((tenant_id, external_id, "", "{}", False, now, now) for tenant_id, external_id in rows),
+    )  # fmt: skip
+
+
 def id_map(table: str, tenant_id: int) -> dict[str, int]:
     with psycopg.connect(SUPER_URL) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT external_id, id FROM {table} WHERE tenant_id = %s", [tenant_id])
@@ -68,19 +81,7 @@ def load_synthetic_interactions(
 
     rng = np.random.default_rng(seed)
     now = datetime.now(UTC)
-    copy_rows(
-        "customers_customer",
-        [
-            "tenant_id",
-            "external_id",
-            "email",
-            "attributes",
-            "email_opt_in",
-            "created_at",
-            "updated_at",
-        ],
-        ((tenant_id, f"c{i}", "", "{}", False, now, now) for i in range(customers)),
-    )
+    copy_customers((tenant_id, f"c{i}") for i in range(customers))
     copy_rows(
         "customers_product",
         ["tenant_id", "external_id", "title", "description", "category", "tags", "attributes",

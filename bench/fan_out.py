@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import redis
-from common import SUPER_URL, copy_rows, delete_tenants, machine
+from common import SUPER_URL, copy_customers, copy_rows, delete_tenants, machine
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -40,19 +40,7 @@ def _setup(tenants: int, with_new_data: int) -> list[int]:
         Tenant.objects.filter(slug__startswith=SLUG).order_by("slug").values_list("id", flat=True)
     )
     now = datetime.now(UTC)
-    copy_rows(
-        "customers_customer",
-        [
-            "tenant_id",
-            "external_id",
-            "email",
-            "attributes",
-            "email_opt_in",
-            "created_at",
-            "updated_at",
-        ],
-        ((t, "c1", "", "{}", False, now, now) for t in ids),
-    )
+    copy_customers((t, "c1") for t in ids)
     with psycopg.connect(SUPER_URL) as conn:
         customers = dict(conn.execute(
             "SELECT tenant_id, id FROM customers_customer WHERE tenant_id = ANY(%s)", [ids]
