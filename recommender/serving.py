@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -18,7 +19,7 @@ from scipy import sparse
 from customers.models import Customer, Interaction, Product
 from recommender.ml.data import InteractionArrays
 from recommender.ml.matrix import IdIndex, build_matrices
-from recommender.ml.popularity import PopularityModel
+from recommender.ml.popularity import PopularityModel, PopularityRecommender
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from training.selectors import active_model_load
@@ -32,6 +33,15 @@ class Recommendation:
     title: str
     score: float
     source: str
+
+
+@lru_cache(maxsize=256)
+def _popularity_for_serving(
+    version_id: int, recommender: PopularityRecommender
+) -> tuple[PopularityModel, IdIndex]:
+    """The popularity version adapted to the serving interface, once per (immutable) version."""
+    products = IdIndex.from_ids(np.sort(recommender.product_ids_))
+    return PopularityModel.from_recommender(recommender, products), products
 
 
 def _allowed(tenant: Tenant, products: IdIndex, category: str | None) -> np.ndarray:
@@ -86,8 +96,8 @@ def recommendations_for_customer(
             loaded = active_model_load(tenant=tenant, kind="popularity")
             if loaded is None:
                 return []
-            products = IdIndex.from_ids(np.sort(loaded[1].product_ids_))
-            model, source = PopularityModel.from_recommender(loaded[1], products), "popularity"
+            model, products = _popularity_for_serving(loaded[0].pk, loaded[1])
+            source = "popularity"
         customers = IdIndex.from_ids([customer.pk if customer else -1])
         history = (
             _customer_arrays(tenant, customer) if customer else InteractionArrays.from_rows([])
