@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from recommender.ml.base import Recommender
 from recommender.ml.data import DEFAULT_HALF_LIFE_DAYS, InteractionArrays
 from recommender.ml.evaluation import evaluate_recommender, time_split
-from recommender.ml.families import load_model
+from recommender.ml.hybrid import DEFAULT_MIN_HISTORY, HybridRecommender
 from recommender.ml.matrix import IdIndex, load_indices, save_indices
 from recommender.ml.popularity import PopularityRecommender
 from recommender.ml.selection import select_model
@@ -19,6 +19,7 @@ from tenants.models import Tenant
 from training.registry import Progress, TrainedModel, TrainingData, register
 
 EVALUATION_K = 10
+MATRIX_SETTINGS = "matrix_settings.json"
 DEFAULT_TIME_BUDGET = 120.0  # seconds of hyperparameter search; a tenant setting
 
 
@@ -92,11 +93,12 @@ def _random_ranker(train: InteractionArrays, *, seed: int):
 
 @dataclass(frozen=True)
 class ServingModel:
-    """A fitted recommender and the id indices its rows and columns stand for."""
+    """The hybrid serving bundle and the id indices its rows and columns stand for."""
 
-    model: Recommender
+    model: HybridRecommender
     customers: IdIndex
     products: IdIndex
+    matrix_settings: dict  # kind_weights, half_life_days: serving builds rows the same way
 
 
 class RecommenderTrainer:
@@ -119,6 +121,7 @@ class RecommenderTrainer:
             "kind_weights": settings.get("kind_weights"),
             "half_life_days": settings.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
             "time_budget": settings.get("time_budget_seconds", DEFAULT_TIME_BUDGET),
+            "min_history": settings.get("min_history", DEFAULT_MIN_HISTORY),
         }
         return TrainingData(payload=payload, watermark=watermark, rows=len(arrays))
 
@@ -137,21 +140,35 @@ class RecommenderTrainer:
         )
         progress(f"refitting {result.winner} on all data", 80)
         model, matrices = result.refit_on_all(payload["arrays"])
+        progress("fitting the content and popularity companions", 90)
+        hybrid = HybridRecommender.build(
+            model, matrices.confidence, result.item_texts, min_history=payload["min_history"]
+        )
         return TrainedModel(
-            model=ServingModel(model, matrices.customers, matrices.products),
+            model=ServingModel(hybrid, matrices.customers, matrices.products, result.settings),
             metrics={**result.test[result.winner], "model": result.winner},
             baseline_metrics=result.test.get("popularity", {}),
             candidates=result.test,
-            parameters=result.summary(),
+            parameters={
+                **result.summary(),
+                "serving": {
+                    "min_history": hybrid.min_history,
+                    "content": hybrid.content is not None,
+                    "cold_products_reached": len(hybrid.cold_items),
+                    "matrix_settings": result.settings,
+                },
+            },
         )
 
     def save(self, model: ServingModel, directory: Path) -> None:
         model.model.save(directory)
         save_indices(directory, model.customers, model.products)
+        (directory / MATRIX_SETTINGS).write_text(json.dumps(model.matrix_settings))
 
     def load(self, directory: Path) -> ServingModel:
         customers, products = load_indices(directory)
-        return ServingModel(load_model(directory), customers, products)
+        settings = json.loads((directory / MATRIX_SETTINGS).read_text())
+        return ServingModel(HybridRecommender.load(directory), customers, products, settings)
 
 
 register(PopularityTrainer())

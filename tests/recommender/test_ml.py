@@ -10,71 +10,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from customers.synthetic import SyntheticConfig, SyntheticDataset
 from recommender.ml.base import apply_weighting, top_k
-from recommender.ml.blend import BlendRecommender
-from recommender.ml.content import ContentRecommender, product_text
-from recommender.ml.data import KIND_CODE, SECONDS_PER_DAY, InteractionArrays
+from recommender.ml.content import ContentRecommender
+from recommender.ml.data import SECONDS_PER_DAY, InteractionArrays
 from recommender.ml.evaluation import evaluate_model, ranking_metrics
 from recommender.ml.factorization import ALSRecommender
-from recommender.ml.families import FAMILIES, NEEDS_TEXT, load_model, make_model
+from recommender.ml.families import FAMILIES, load_model, make_model
 from recommender.ml.matrix import IdIndex, build_matrices, load_indices, save_indices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
 from recommender.ml.selection import select_model
-
-N_PRODUCTS = 150
-COLD = 10_000  # a product id with no interactions at all
-SMALL_GRIDS = {
-    "ease": [{"l2": 100.0}],
-    "als": [{"factors": 32, "regularization": 1.0, "alpha": 2.0}],
-    "itemknn": [{"neighbours": 50}],
-    "content": [{"char_ngrams": False}],
-}
-
-
-def to_arrays(dataset: SyntheticDataset) -> InteractionArrays:
-    rows = list(dataset.interactions())
-    stamps = np.array([r["occurred_at"][:-1] for r in rows], dtype="datetime64[s]")
-    return InteractionArrays(
-        customer=np.array([int(r["customer"][1:]) for r in rows], dtype=np.int64),
-        product=np.array([int(r["product"][1:]) for r in rows], dtype=np.int64),
-        kind=np.array([KIND_CODE[r["kind"]] for r in rows], dtype=np.int8),
-        value=np.array([np.nan if r["value"] is None else r["value"] for r in rows]),
-        timestamp=stamps.astype(np.int64).astype(np.float64),
-    )
-
-
-@pytest.fixture(scope="module")
-def shop():
-    dataset = SyntheticDataset(SyntheticConfig(n_customers=700, n_products=N_PRODUCTS, seed=3))
-    arrays = to_arrays(dataset)
-    products = list(dataset.products())
-    # The cold product is a copy of product 0's listing that nobody has touched yet.
-    ids = np.r_[np.arange(N_PRODUCTS), COLD]
-    texts = [product_text(p) for p in products] + [product_text(products[0])]
-    return dataset, arrays, ids, texts
-
-
-@pytest.fixture(scope="module")
-def matrices(shop):
-    _, arrays, ids, _ = shop
-    return build_matrices(arrays, products=IdIndex.from_ids(ids))
-
-
-@pytest.fixture(scope="module")
-def fitted(shop, matrices):
-    texts = shop[3]
-    models = {}
-    for family in FAMILIES:
-        if family == "blend":
-            continue
-        params = {"num_threads": 2} if family in ("als", "itemknn") else {}
-        model = make_model(family, params)
-        models[family] = model.fit(
-            matrices.confidence, **({"item_texts": texts} if family in NEEDS_TEXT else {})
-        )
-    models["blend"] = BlendRecommender.of([models["ease"], models["content"]], [0.7, 0.3])
-    return models
+from tests.recommender.planted import COLD, N_PRODUCTS, SMALL_GRIDS
 
 
 def test_selected_model_beats_popularity_and_recovers_planted_tastes(shop):

@@ -43,8 +43,8 @@ def test_the_selected_model_beats_popularity_and_serves_from_its_artifact(shop):
     rows = serving.customers.index_of(serving.customers.ids[:1])
     assert rows[0] == 0
     empty = sparse.csr_matrix((1, len(serving.products.ids)))
-    items, scores = serving.model.recommend(empty, 10)
+    items, scores, sources = serving.model.recommend(empty, 10)
     product_ids = serving.products.ids_of(items[0])
     with tenant_scope(shop):
         assert Product.objects.filter(id__in=product_ids.tolist()).count() == 10
-    assert np.all(np.diff(scores[0]) <= 0)
+    assert np.all(np.diff(scores[0]) <= 0) and set(sources[0]) == {"popularity"}
