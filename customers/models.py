@@ -43,7 +43,13 @@ class Product(TenantOwnedModel):
                 fields=["tenant", "external_id"], name="product_unique_external_id"
             )
         ]
-        indexes = [models.Index(fields=["tenant", "category"], name="product_category")]
+        indexes = [
+            models.Index(fields=["tenant", "category"], name="product_category"),
+            # Serving reads the few inactive products on every request.
+            models.Index(
+                fields=["tenant"], condition=models.Q(is_active=False), name="product_inactive"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.external_id

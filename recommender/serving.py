@@ -1,10 +1,16 @@
 """Recommendations served from the active models: reads only, no artifact read per request.
 
-A known customer gets the active `recommender` model, refolded from their current
-interactions (so events after training count); an unknown customer, or a tenant with no
-trained recommender, gets the active popularity model. Inactive products, products the
-customer rated 1-2 and explicitly excluded ones never appear; bought or rated ones only
-when `exclude_seen` is false.
+The active `recommender` version is a hybrid bundle (ml/hybrid.py): a customer's current
+interactions pick the tier (popularity, content+popularity, the selected model) and are
+the row it scores, so events after training count. An unknown customer, or a tenant with
+no trained recommender, gets the popular floor. Inactive products, products the customer
+rated 1-2 and explicitly excluded ones never appear; bought or rated ones only when
+`exclude_seen` is false.
+
+Per request: the active-version pointer (so an activation is seen at once; the loaded
+model is cached per immutable version), the customer and their interactions, the
+tenant's inactive products (a partial index keeps that to the few inactive rows), and
+the titles of what is returned.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from scipy import sparse
 
 from customers.models import Customer, Interaction, Product
 from recommender.ml.data import InteractionArrays
+from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
 from tenants.context import tenant_scope
+from tenants.errors import NotFound
 from tenants.models import Tenant
 from training.selectors import active_model_load
 
 LIMIT_MAX = 100
+RECOMMENDER, POPULARITY_KIND = "recommender", "popularity"
 
 
 @dataclass(frozen=True)
@@ -35,44 +44,74 @@ class Recommendation:
     source: str
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What answers for a tenant now: a hybrid bundle over a product index."""
+
+    model: HybridRecommender
+    products: IdIndex
+    customers: IdIndex
+    matrix_settings: dict
+
+
 @lru_cache(maxsize=256)
-def _popularity_for_serving(
-    version_id: int, recommender: PopularityRecommender
-) -> tuple[PopularityModel, IdIndex]:
-    """The popularity version adapted to the serving interface, once per (immutable) version."""
+def _popularity_for_serving(version_id: int, recommender: PopularityRecommender) -> _Served:
+    """A popularity version as a (one-tier) bundle, built once per immutable version."""
     products = IdIndex.from_ids(np.sort(recommender.product_ids_))
-    return PopularityModel.from_recommender(recommender, products), products
+    model = PopularityModel.from_recommender(recommender, products)
+    settings = {"half_life_days": recommender.half_life_days}
+    return _Served(HybridRecommender(model, model), products, IdIndex.from_ids([]), settings)
+
+
+def _served(tenant: Tenant) -> _Served | None:
+    loaded = active_model_load(tenant=tenant, kind=RECOMMENDER)
+    if loaded is not None:
+        serving = loaded[1]
+        return _Served(serving.model, serving.products, serving.customers,
+                       serving.matrix_settings)  # fmt: skip
+    loaded = active_model_load(tenant=tenant, kind=POPULARITY_KIND)
+    return _popularity_for_serving(loaded[0].pk, loaded[1]) if loaded else None
+
+
+def _product_index(products: IdIndex, ids) -> np.ndarray:
+    index = products.index_of(np.fromiter(ids, dtype=np.int64))
+    return index[index >= 0]
 
 
 def _allowed(tenant: Tenant, products: IdIndex, category: str | None) -> np.ndarray:
-    queryset = Product.objects.filter(tenant=tenant, is_active=True)
+    """Active products (of the category, if one is asked for) as a mask over the index."""
     if category:
-        queryset = queryset.filter(category=category)
-    index = products.index_of(np.fromiter(queryset.values_list("id", flat=True), dtype=np.int64))
-    mask = np.zeros(len(products), dtype=bool)
-    mask[index[index >= 0]] = True
+        mask = np.zeros(len(products), dtype=bool)
+        in_category = Product.objects.filter(tenant=tenant, category=category, is_active=True)
+        mask[_product_index(products, in_category.values_list("id", flat=True))] = True
+        return mask
+    mask = np.ones(len(products), dtype=bool)
+    inactive = Product.objects.filter(tenant=tenant, is_active=False)
+    mask[_product_index(products, inactive.values_list("id", flat=True))] = False
     return mask
 
 
-def _customer_arrays(tenant: Tenant, customer: Customer) -> InteractionArrays:
-    rows = Interaction.objects.filter(tenant=tenant, customer=customer).values_list(
+def _customer_arrays(tenant: Tenant, customer_id: int) -> InteractionArrays:
+    rows = Interaction.objects.filter(tenant=tenant, customer_id=customer_id).values_list(
         "customer_id", "product_id", "kind", "value", "occurred_at"
     )
     return InteractionArrays.from_rows([(c, p, k, v, t.timestamp()) for c, p, k, v, t in rows])
 
 
-def _present(tenant: Tenant, product_ids: np.ndarray, scores: np.ndarray, source: str) -> list:
-    keep = product_ids >= 0
-    product_ids, scores = product_ids[keep], scores[keep]
+def _present(
+    tenant: Tenant, products: IdIndex, items: np.ndarray, scores: np.ndarray, sources: list[str]
+) -> list[Recommendation]:
+    keep = items >= 0
+    product_ids = products.ids_of(items[keep]).tolist()
     found = {
         pk: (external_id, title)
         for pk, external_id, title in Product.objects.filter(
-            tenant=tenant, id__in=product_ids.tolist()
+            tenant=tenant, id__in=product_ids
         ).values_list("id", "external_id", "title")
     }
     return [
         Recommendation(found[pk][0], found[pk][1], float(score), source)
-        for pk, score in zip(product_ids.tolist(), scores.tolist(), strict=True)
+        for pk, score, source in zip(product_ids, scores[keep].tolist(), sources, strict=True)
         if pk in found
     ]
 
@@ -81,41 +120,38 @@ def recommendations_for_customer(
     *, tenant: Tenant, external_id: str | None, limit: int = 10, category: str | None = None,
     exclude_seen: bool = True, exclude: list[str] | None = None,
 ) -> list[Recommendation]:  # fmt: skip
+    """The customer's top `limit` products, best first (an unknown customer: popular ones)."""
     with tenant_scope(tenant):
-        customer = (
-            Customer.objects.filter(tenant=tenant, external_id=external_id).first()
+        customer_id = (
+            Customer.objects.filter(tenant=tenant, external_id=external_id)
+            .values_list("id", flat=True)
+            .first()
             if external_id is not None
             else None
         )
-        loaded = active_model_load(tenant=tenant, kind="recommender") if customer else None
-        if loaded is not None:
-            version, serving = loaded
-            model, products = serving.model, serving.products
-            source = version.metrics.get("model", "recommender")
-        else:  # an unknown customer, or no trained recommender yet: the popular floor
-            loaded = active_model_load(tenant=tenant, kind="popularity")
-            if loaded is None:
-                return []
-            model, products = _popularity_for_serving(loaded[0].pk, loaded[1])
-            source = "popularity"
-        customers = IdIndex.from_ids([customer.pk if customer else -1])
+        served = _served(tenant)
+        if served is None:
+            return []
         history = (
-            _customer_arrays(tenant, customer) if customer else InteractionArrays.from_rows([])
+            _customer_arrays(tenant, customer_id)
+            if customer_id is not None
+            else InteractionArrays.from_rows([])
         )
-        matrices = build_matrices(history, customers=customers, products=products, now=time.time())
+        row_customer = customer_id if customer_id is not None else -1
+        matrices = build_matrices(
+            history, customers=IdIndex.from_ids([row_customer]), products=served.products,
+            now=time.time(), **served.matrix_settings,
+        )  # fmt: skip
         excluded = matrices.exclusions(exclude_seen=exclude_seen).tolil()
         if exclude:
-            ids = Product.objects.filter(tenant=tenant, external_id__in=exclude).values_list(
-                "id", flat=True
-            )
-            index = products.index_of(np.fromiter(ids, dtype=np.int64))
-            excluded[0, index[index >= 0]] = 1
-        allowed = _allowed(tenant, products, category)
-        items, scores = model.recommend(
+            ids = Product.objects.filter(tenant=tenant, external_id__in=exclude)
+            excluded[0, _product_index(served.products, ids.values_list("id", flat=True))] = 1
+        items, scores, sources = served.model.recommend(
             matrices.confidence, limit, sparse.csr_matrix(excluded),
-            allowed_items=allowed,
+            served.customers.index_of([row_customer]),
+            allowed_items=_allowed(tenant, served.products, category),
         )  # fmt: skip
-        return _present(tenant, products.ids_of(items[0]), scores[0], source)
+        return _present(tenant, served.products, items[0], scores[0], sources[0])
 
 
 def popular_products(
@@ -125,3 +161,33 @@ def popular_products(
     return recommendations_for_customer(
         tenant=tenant, external_id=None, limit=limit, category=category
     )
+
+
+def similar_products(*, tenant: Tenant, external_id: str, limit: int = 10) -> list[Recommendation]:
+    """Active products most like this one: the active model's neighbours, content ones for
+    a product nobody has interacted with, and the popular products of its category for a
+    product newer than the model."""
+    with tenant_scope(tenant):
+        product = (
+            Product.objects.filter(tenant=tenant, external_id=external_id)
+            .values_list("id", "category")
+            .first()
+        )
+        if product is None:
+            raise NotFound(f"No product with external id {external_id!r}.")
+        product_id, category = product
+        served = _served(tenant)
+        if served is None:
+            return []
+        allowed = _allowed(tenant, served.products, None)
+        index = served.products.index_of([product_id])
+        allowed[index[index >= 0]] = False
+        if index[0] >= 0:
+            items, scores, sources = served.model.similar_items(index, limit, allowed_items=allowed)
+            return _present(tenant, served.products, items[0], scores[0], sources[0])
+        if category:
+            allowed &= _allowed(tenant, served.products, category)
+        empty = sparse.csr_matrix((1, len(served.products)), dtype=np.float32)
+        items, scores = served.model.popularity.recommend(empty, limit, allowed_items=allowed)
+        count = int((items[0] >= 0).sum())
+        return _present(tenant, served.products, items[0], scores[0], [POPULARITY] * count)

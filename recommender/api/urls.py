@@ -1,7 +1,22 @@
-from django.urls import path
+from django.urls import re_path
 
-from recommender.api.views import PopularView
+from recommender.api.views import (
+    EXTERNAL_ID_PATTERN,
+    CustomerRecommendationsView,
+    PopularView,
+    SimilarProductsView,
+)
 
 urlpatterns = [
-    path("recommendations/popular/", PopularView.as_view(), name="recommendations-popular"),
+    re_path(r"^recommendations/popular/$", PopularView.as_view(), name="recommendations-popular"),
+    re_path(
+        rf"^customers/(?P<external_id>{EXTERNAL_ID_PATTERN})/recommendations/$",
+        CustomerRecommendationsView.as_view(),
+        name="customer-recommendations",
+    ),
+    re_path(
+        rf"^products/(?P<external_id>{EXTERNAL_ID_PATTERN})/similar/$",
+        SimilarProductsView.as_view(),
+        name="product-similar",
+    ),
 ]
