@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from tenants.admin import TenantScopedAdminMixin
 from tenants.context import tenant_scope
 from training import services
+from training.admin_tables import candidates_table, ratio, selection_caption, winner_of
 from training.models import ModelVersion, RetrainPolicy, TrainingRun
 
 LIVE_REFRESH_SECONDS = 5
@@ -119,12 +120,13 @@ def metric_history_svg(
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyTenantAdmin):
-    list_display = ("kind", "version", "status", "primary", "baseline", "created_at")
+    list_display = ("kind", "version", "status", "primary", "baseline", "lift", "created_at")
     list_filter = ("kind", "status")
     readonly_fields = ("kind", "version", "status", "history", "primary_metric", "metrics",
-                       "baseline_metrics", "candidates", "rejection_reason", "artifact_path",
+                       "baseline_metrics", "candidate_table", "rejection_reason", "artifact_path",
                        "artifact_sha256", "library_versions", "watermark", "training_run",
                        "created_at")  # fmt: skip
+    exclude = ("candidates",)  # shown as the candidate table instead of raw JSON
     actions = ["activate", "retrain_kind"]
     ordering = ("kind", "-version")
 
@@ -137,6 +139,21 @@ class ModelVersionAdmin(ReadOnlyTenantAdmin):
     def baseline(self, version: ModelVersion) -> str:
         value = version.baseline_metrics.get(version.primary_metric)
         return f"{value:.4f}" if isinstance(value, float) else "–"
+
+    @admin.display(description="lift vs baseline")
+    def lift(self, version: ModelVersion) -> str:
+        # From the row's own JSON: no extra query per changelist row.
+        return ratio(version.primary_value, version.baseline_metrics.get(version.primary_metric))
+
+    @admin.display(description="candidates")
+    def candidate_table(self, version: ModelVersion) -> SafeString:
+        # The run's details say why the winner won (validation) and how it serves.
+        details = version.training_run.metrics.get("details", {}) if version.training_run else {}
+        return candidates_table(
+            version.candidates, primary_metric=version.primary_metric,
+            winner=winner_of(version.metrics, version.candidates),
+            caption=selection_caption(details if isinstance(details, dict) else {}),
+        )  # fmt: skip
 
     @admin.display(description="primary metric over versions")
     def history(self, version: ModelVersion) -> SafeString:
