@@ -7,10 +7,11 @@ no trained recommender, gets the popular floor. Inactive products, products the 
 rated 1-2 and explicitly excluded ones never appear; bought or rated ones only when
 `exclude_seen` is false.
 
-Per request: the active-version pointer (so an activation is seen at once; the loaded
-model is cached per immutable version), the customer and their interactions, the
-tenant's inactive products (a partial index keeps that to the few inactive rows), and
-the titles of what is returned.
+Per request, three queries: the active-version pointers (so an activation is seen at
+once; the loaded model is cached per immutable version), the customer's interactions,
+and the active products among those ranked (a few spares beyond the limit; only when
+inactive ones ate into them, all the tenant's inactive products are masked and the
+ranking redone).
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
-from customers.models import Customer, Interaction, Product
+from customers.models import Interaction, Product
 from recommender.ml.data import InteractionArrays
 from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
-from tenants.context import tenant_scope
+from tenants.context import tenant_reads
 from tenants.errors import NotFound
 from tenants.models import Tenant
-from training.selectors import active_model_load
+from training.selectors import active_models_load
 
 LIMIT_MAX = 100
+SPARE_ITEMS = 10  # ranked beyond the limit, in case some turned inactive
 RECOMMENDER, POPULARITY_KIND = "recommender", "popularity"
 
 
@@ -64,13 +66,14 @@ def _popularity_for_serving(version_id: int, recommender: PopularityRecommender)
 
 
 def _served(tenant: Tenant) -> _Served | None:
-    loaded = active_model_load(tenant=tenant, kind=RECOMMENDER)
-    if loaded is not None:
-        serving = loaded[1]
+    loaded = active_models_load(tenant=tenant, kinds=[RECOMMENDER, POPULARITY_KIND])
+    if RECOMMENDER in loaded:
+        serving = loaded[RECOMMENDER][1]
         return _Served(serving.model, serving.products, serving.customers,
                        serving.matrix_settings)  # fmt: skip
-    loaded = active_model_load(tenant=tenant, kind=POPULARITY_KIND)
-    return _popularity_for_serving(loaded[0].pk, loaded[1]) if loaded else None
+    if POPULARITY_KIND in loaded:
+        return _popularity_for_serving(*loaded[POPULARITY_KIND])
+    return None
 
 
 def _product_index(products: IdIndex, ids) -> np.ndarray:
@@ -91,22 +94,26 @@ def _allowed(tenant: Tenant, products: IdIndex, category: str | None) -> np.ndar
     return mask
 
 
-def _customer_arrays(tenant: Tenant, customer_id: int) -> InteractionArrays:
-    rows = Interaction.objects.filter(tenant=tenant, customer_id=customer_id).values_list(
-        "customer_id", "product_id", "kind", "value", "occurred_at"
-    )
+def _customer_history(tenant: Tenant, external_id: str | None) -> InteractionArrays:
+    """The customer's interactions now (none for an id the tenant never sent): one query."""
+    if external_id is None:
+        return InteractionArrays.from_rows([])
+    rows = Interaction.objects.filter(
+        tenant=tenant, customer__tenant=tenant, customer__external_id=external_id
+    ).values_list("customer_id", "product_id", "kind", "value", "occurred_at")
     return InteractionArrays.from_rows([(c, p, k, v, t.timestamp()) for c, p, k, v, t in rows])
 
 
 def _present(
     tenant: Tenant, products: IdIndex, items: np.ndarray, scores: np.ndarray, sources: list[str]
 ) -> list[Recommendation]:
+    """The ranked items as products, leaving out any that is not (or no longer) active."""
     keep = items >= 0
     product_ids = products.ids_of(items[keep]).tolist()
     found = {
         pk: (external_id, title)
         for pk, external_id, title in Product.objects.filter(
-            tenant=tenant, id__in=product_ids
+            tenant=tenant, id__in=product_ids, is_active=True
         ).values_list("id", "external_id", "title")
     }
     return [
@@ -121,37 +128,36 @@ def recommendations_for_customer(
     exclude_seen: bool = True, exclude: list[str] | None = None,
 ) -> list[Recommendation]:  # fmt: skip
     """The customer's top `limit` products, best first (an unknown customer: popular ones)."""
-    with tenant_scope(tenant):
-        customer_id = (
-            Customer.objects.filter(tenant=tenant, external_id=external_id)
-            .values_list("id", flat=True)
-            .first()
-            if external_id is not None
-            else None
-        )
+    with tenant_reads(tenant):
         served = _served(tenant)
         if served is None:
             return []
-        history = (
-            _customer_arrays(tenant, customer_id)
-            if customer_id is not None
-            else InteractionArrays.from_rows([])
-        )
-        row_customer = customer_id if customer_id is not None else -1
+        history = _customer_history(tenant, external_id)
+        customer = int(history.customer[0]) if len(history) else -1  # -1: no history
         matrices = build_matrices(
-            history, customers=IdIndex.from_ids([row_customer]), products=served.products,
+            history, customers=IdIndex.from_ids([customer]), products=served.products,
             now=time.time(), **served.matrix_settings,
         )  # fmt: skip
         excluded = matrices.exclusions(exclude_seen=exclude_seen).tolil()
         if exclude:
             ids = Product.objects.filter(tenant=tenant, external_id__in=exclude)
             excluded[0, _product_index(served.products, ids.values_list("id", flat=True))] = 1
+        excluded, row = sparse.csr_matrix(excluded), served.customers.index_of([customer])
+        # Without a category, ask for a few spare items and drop inactive ones when showing
+        # them (one query fewer); only when they were not enough, mask every inactive one.
+        allowed = _allowed(tenant, served.products, category) if category else None
+        wanted = limit if category else limit + SPARE_ITEMS
         items, scores, sources = served.model.recommend(
-            matrices.confidence, limit, sparse.csr_matrix(excluded),
-            served.customers.index_of([row_customer]),
-            allowed_items=_allowed(tenant, served.products, category),
-        )  # fmt: skip
-        return _present(tenant, served.products, items[0], scores[0], sources[0])
+            matrices.confidence, wanted, excluded, row, allowed_items=allowed
+        )
+        shown = _present(tenant, served.products, items[0], scores[0], sources[0])
+        if len(shown) < limit and items[0, -1] >= 0:
+            allowed = _allowed(tenant, served.products, category)
+            items, scores, sources = served.model.recommend(
+                matrices.confidence, limit, excluded, row, allowed_items=allowed
+            )
+            shown = _present(tenant, served.products, items[0], scores[0], sources[0])
+        return shown[:limit]
 
 
 def popular_products(
@@ -167,7 +173,7 @@ def similar_products(*, tenant: Tenant, external_id: str, limit: int = 10) -> li
     """Active products most like this one: the active model's neighbours, content ones for
     a product nobody has interacted with, and the popular products of its category for a
     product newer than the model."""
-    with tenant_scope(tenant):
+    with tenant_reads(tenant):
         product = (
             Product.objects.filter(tenant=tenant, external_id=external_id)
             .values_list("id", "category")

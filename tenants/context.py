@@ -67,13 +67,28 @@ def tenant_scope(
     chosen = [tenant] if tenant is not None else list(tenants or [])
     ids = tuple(sorted({t if isinstance(t, int) else t.pk for t in chosen}))
     previous = _tenant_ids.get()
+    # Nested in a scope of the same tenants, the database already has the setting.
+    unchanged = previous == ids and connection.in_atomic_block
     token = _tenant_ids.set(ids)
     try:
         with transaction.atomic():
-            _set_database_tenant(ids)
+            if not unchanged:
+                _set_database_tenant(ids)
             yield
     finally:
         _tenant_ids.reset(token)
-        if connection.in_atomic_block and not connection.needs_rollback:
+        if connection.in_atomic_block and not connection.needs_rollback and not unchanged:
             # Inside an enclosing transaction: give it back the tenant it had.
             _set_database_tenant(previous)
+
+
+@contextmanager
+def tenant_reads(tenant: Tenant | int) -> Iterator[None]:
+    """For reads only: join the enclosing scope when it is already this tenant's (no
+    savepoint, no round trip: the hot serving path), else open a scope of its own."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    if _tenant_ids.get() == (tenant_id,) and connection.in_atomic_block:
+        yield
+        return
+    with tenant_scope(tenant_id):
+        yield

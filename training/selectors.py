@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from tenants.context import tenant_scope
+from tenants.context import tenant_reads, tenant_scope
 from tenants.models import Tenant
 from training.ml.artifacts import verify_artifact
 from training.models import ActiveModel, ModelVersion, RetrainPolicy, TrainingRun
@@ -55,6 +55,12 @@ class _ModelCache:
         self._models: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
 
+    def cached(self, version_id: int) -> Any | None:
+        with self._lock:
+            if version_id in self._models:
+                self._models.move_to_end(version_id)
+            return self._models.get(version_id)
+
     def get(self, version: ModelVersion) -> Any:
         with self._lock:
             if version.pk in self._models:
@@ -89,3 +95,23 @@ def active_model_load(*, tenant: Tenant, kind: str) -> tuple[ModelVersion, Any] 
     if version is None:
         return None
     return version, model_version_load(version=version)
+
+
+def active_models_load(*, tenant: Tenant, kinds: list[str]) -> dict[str, tuple[int, Any]]:
+    """The active version id and loaded model of each of `kinds` that has one.
+
+    The serving path: one query for the pointers (so an activation is seen at once), none
+    for a version already loaded in this process."""
+    with tenant_reads(tenant):
+        pointers = dict(
+            ActiveModel.objects.filter(tenant=tenant, kind__in=kinds).values_list(
+                "kind", "version_id"
+            )
+        )
+        loaded = {}
+        for kind, version_id in pointers.items():
+            model = model_cache.cached(version_id)
+            if model is None:
+                model = model_cache.get(ModelVersion.objects.get(tenant=tenant, pk=version_id))
+            loaded[kind] = (version_id, model)
+    return loaded

@@ -137,7 +137,12 @@ class EASERecommender(Recommender):
         if keep is not None and keep < n - 1:
             self.weights_: np.ndarray | sp.csr_matrix = _prune_rows(weights, keep)
         else:
-            self.weights_ = weights.astype(np.float32)
+            self.weights_ = _row_major(weights)
+
+    def _restore(self, arrays: dict[str, Any]) -> None:
+        super()._restore(arrays)
+        if not sp.issparse(self.weights_):
+            self.weights_ = _row_major(self.weights_)
 
     def _score(self, rows: sp.csr_matrix, user_indices: np.ndarray | None) -> np.ndarray:
         scores = rows @ self.weights_
@@ -145,6 +150,12 @@ class EASERecommender(Recommender):
 
     def _arrays(self) -> dict[str, Any]:
         return {"weights_": self.weights_}
+
+
+def _row_major(weights: np.ndarray) -> np.ndarray:
+    # LAPACK hands back column-major arrays; a sparse row times a column-major matrix makes
+    # scipy copy all n² weights on every call (~3 ms per customer at 2,000 products).
+    return np.ascontiguousarray(weights, dtype=np.float32)
 
 
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:

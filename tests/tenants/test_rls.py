@@ -220,3 +220,48 @@ class TestRowLevelSecurity:
         with tenant_scope(tenant_a):
             pass
         assert sql("SELECT current_setting('app.tenant_id', true)")[0][0] in (None, "")
+
+
+# --- nested scopes and the read path ---------------------------------------------------------
+
+
+def _database_tenant() -> str | None:
+    if not ON_POSTGRES:
+        return None
+    return sql("SELECT current_setting('app.tenant_id', true)")[0][0]
+
+
+def test_a_nested_scope_of_the_same_tenant_keeps_its_savepoint(tenant_a):
+    from customers.models import Customer
+
+    # given A's scope, and a nested scope of A whose work fails
+    with tenant_scope(tenant_a):
+        Customer.objects.create(tenant=tenant_a, external_id="kept")
+        with pytest.raises(RuntimeError), tenant_scope(tenant_a):
+            Customer.objects.create(tenant=tenant_a, external_id="rolled-back")
+            raise RuntimeError("fails")
+        # then only the nested work is undone, and the database still has A in scope
+        assert set(Customer.objects.values_list("external_id", flat=True)) == {"kept"}
+        assert _database_tenant() in (None, str(tenant_a.pk))
+
+
+def test_reads_join_the_same_tenants_scope_and_open_their_own_otherwise(tenant_a, tenant_b):
+    from customers.models import Customer
+    from tenants.context import tenant_reads
+
+    with tenant_scope(tenant_b):
+        Customer.objects.create(tenant=tenant_b, external_id="b-only")
+    # inside A's scope, reads for A add no transaction level (no savepoint)
+    with tenant_scope(tenant_a):
+        depth = len(connection.atomic_blocks)
+        with tenant_reads(tenant_a):
+            assert len(connection.atomic_blocks) == depth
+            assert not Customer.objects.exists()
+        # reads for B inside A's scope get B's scope, and A's comes back after
+        with tenant_reads(tenant_b):
+            assert list(Customer.objects.values_list("external_id", flat=True)) == ["b-only"]
+        assert _database_tenant() in (None, str(tenant_a.pk))
+        assert not Customer.objects.exists()
+    # outside any scope, reads open one of their own
+    with tenant_reads(tenant_b):
+        assert Customer.objects.count() == 1
