@@ -39,7 +39,7 @@ migrate: $(STAMP)
 	DATABASE_URL=$${DATABASE_OWNER_URL:-$$DATABASE_URL} $(PY) manage.py migrate
 
 web: $(STAMP)
-	$(VENV)/bin/gunicorn config.wsgi --bind 127.0.0.1:8000 --workers $${WEB_WORKERS:-3}
+	$(VENV)/bin/gunicorn config.wsgi --config config/gunicorn.py
 
 worker: $(STAMP)
 	$(VENV)/bin/celery -A config worker --loglevel INFO -Q $${CELERY_QUEUES:-celery}
