@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from common import ROOT, delete_tenants, machine
+from common import delete_tenants, gunicorn_server, machine
 
 from tenants.services import api_key_create, tenant_create
 
@@ -101,36 +98,27 @@ def main() -> None:
     tenant = tenant_create(slug=f"{SLUG}{int(time.time())}", name="Bench HTTP")
     key = api_key_create(tenant=tenant, name="bench", scopes="read,write").raw_key
     bodies = batches(args.batches, args.batch_size)
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{PORT}",
-         "-w", str(args.workers), "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/readyz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        drive(args.clients, [("GET", "/api/v1/whoami/", None)] * 200, key)  # warm up
-        ref_seconds, ref_lat = drive(args.clients, [("GET", "/api/v1/whoami/", None)] * 2000, key)
-        seconds, lat = drive(
-            args.clients, [("POST", "/api/v1/interactions/bulk/", b) for b in bodies], key
-        )
-        events = args.batches * args.batch_size
-        print(f"machine: {machine()}")
-        print(f"gunicorn workers: {args.workers}, clients: {args.clients}")
-        print(f"reference GET /api/v1/whoami/: {2000 / ref_seconds:,.0f} requests/s, "
-              f"p50 {statistics.median(ref_lat) * 1000:.1f} ms")  # fmt: skip
-        print(f"bulk ingest: {events:,} events in {seconds:.2f} s = {events / seconds:,.0f} events/s "
-              f"(bar >= 10,000); per batch p50 {statistics.median(lat) * 1000:.0f} ms, "
-              f"max {max(lat) * 1000:.0f} ms")  # fmt: skip
+        with gunicorn_server(PORT, args.workers):
+            run(args, key, bodies)
     finally:
-        server.terminate()
-        server.wait()
         delete_tenants(SLUG)
+
+
+def run(args: argparse.Namespace, key: str, bodies: list[bytes]) -> None:
+    drive(args.clients, [("GET", "/api/v1/whoami/", None)] * 200, key)  # warm up
+    ref_seconds, ref_lat = drive(args.clients, [("GET", "/api/v1/whoami/", None)] * 2000, key)
+    seconds, lat = drive(
+        args.clients, [("POST", "/api/v1/interactions/bulk/", b) for b in bodies], key
+    )
+    events = args.batches * args.batch_size
+    print(f"machine: {machine()}")
+    print(f"gunicorn workers: {args.workers}, clients: {args.clients}")
+    print(f"reference GET /api/v1/whoami/: {2000 / ref_seconds:,.0f} requests/s, "
+          f"p50 {statistics.median(ref_lat) * 1000:.1f} ms")  # fmt: skip
+    print(f"bulk ingest: {events:,} events in {seconds:.2f} s = {events / seconds:,.0f} events/s "
+          f"(bar >= 10,000); per batch p50 {statistics.median(lat) * 1000:.0f} ms, "
+          f"max {max(lat) * 1000:.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

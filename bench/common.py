@@ -3,10 +3,14 @@ and fast bulk loading of synthetic rows (as the superuser, outside anything meas
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +119,55 @@ def load_synthetic_interactions(
         conn.execute("VACUUM ANALYZE customers_interaction")
 
 
+def load_synthetic_dataset(tenant_id: int, dataset) -> int:
+    """A customers.synthetic dataset (planted tastes, real product text) copied in as the
+    superuser; returns the number of interactions."""
+    import json
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    copy_customers((tenant_id, row["external_id"]) for row in dataset.customers())
+    copy_rows(
+        "customers_product",
+        ["tenant_id", "external_id", "title", "description", "category", "tags", "attributes",
+         "is_active", "created_at", "updated_at"],
+        ((tenant_id, p["external_id"], p["title"], p["description"], p["category"],
+          json.dumps(p["tags"]), json.dumps(p["attributes"]), p["is_active"], now, now)
+         for p in dataset.products()),
+    )  # fmt: skip
+    customer_ids = id_map("customers_customer", tenant_id)
+    product_ids = id_map("customers_product", tenant_id)
+    count = 0
+
+    def rows():
+        nonlocal count
+        for _, batch in dataset.interaction_batches():
+            count += len(batch)
+            for r in batch:
+                yield (tenant_id, r["event_id"], customer_ids[r["customer"]],
+                       product_ids[r["product"]], r["kind"], r["value"], r["text"],
+                       r["occurred_at"], now)  # fmt: skip
+
+    copy_rows(
+        "customers_interaction",
+        [
+            "tenant_id",
+            "event_id",
+            "customer_id",
+            "product_id",
+            "kind",
+            "value",
+            "text",
+            "occurred_at",
+            "received_at",
+        ],
+        rows(),
+    )
+    with psycopg.connect(SUPER_URL, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE customers_interaction")
+    return count
+
+
 def delete_tenants(slug_prefix: str) -> None:
     """Remove bench tenants and all their rows (foreign keys are deferred to commit)."""
     from tenants.rls import tenant_owned_models
@@ -127,3 +180,26 @@ def delete_tenants(slug_prefix: str) -> None:
             conn.execute(f"DELETE FROM {model._meta.db_table} WHERE tenant_id = ANY(%s)", [ids])
         conn.execute("DELETE FROM tenants_membership WHERE tenant_id = ANY(%s)", [ids])
         conn.execute("DELETE FROM tenants_tenant WHERE id = ANY(%s)", [ids])
+
+
+@contextlib.contextmanager
+def gunicorn_server(port: int, workers: int, **env: str) -> Iterator[None]:
+    """gunicorn with the production settings (config/gunicorn.py) on 127.0.0.1:port."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py",
+         "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+    )  # fmt: skip
+    try:
+        for _ in range(150):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/readyz")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield
+    finally:
+        server.terminate()
+        server.wait()

@@ -6,9 +6,9 @@ import numpy as np
 import psycopg
 from django.db import connection
 
-from customers.models import Interaction, Product
+from customers.models import Customer, Interaction, Product
 from recommender.ml.data import KINDS, InteractionArrays
-from tenants.context import tenant_scope
+from tenants.context import TenantScopeError, current_tenant_id, tenant_scope
 from tenants.models import Tenant
 
 # On PostgreSQL each column arrives as one array in PostgreSQL's binary array format
@@ -27,9 +27,9 @@ def _from_array_send(data: bytes, dtype: str) -> np.ndarray:
     return records["value"].astype(np.dtype(dtype).newbyteorder("="))
 
 
-def _kind_code_sql() -> str:
+def _kind_code_sql(column: str = "kind") -> str:
     cases = " ".join(f"WHEN '{kind}' THEN {code}" for code, kind in enumerate(KINDS))
-    return f"CAST(CASE kind {cases} END AS smallint)"
+    return f"CAST(CASE {column} {cases} END AS smallint)"
 
 
 def _select_sql(epoch: str) -> str:
@@ -113,3 +113,51 @@ def product_texts(*, tenant: Tenant) -> tuple[np.ndarray, list[str]]:
         for _, title, description, category, tags in rows
     ]
     return ids, texts
+
+
+def serving_reads(
+    *, tenant: Tenant, external_id: str | None, kinds: list[str]
+) -> tuple[dict[str, int], InteractionArrays]:
+    """What a recommendation request reads before scoring: the active version id of each
+    of `kinds` (so an activation is seen at once) and the customer's interactions now.
+
+    On PostgreSQL one statement (the hot path: one round trip, no ORM compile), run inside
+    the caller's tenant scope, so row-level security applies as to every query."""
+    from training.models import ActiveModel  # the pointer table of the training platform
+
+    if current_tenant_id() != tenant.pk:
+        raise TenantScopeError("serving_reads runs inside its tenant's scope.")
+    if connection.vendor != "postgresql":
+        pointers = dict(
+            ActiveModel.objects.filter(tenant=tenant, kind__in=kinds).values_list(
+                "kind", "version_id"
+            )
+        )
+        rows = Interaction.objects.filter(
+            tenant=tenant, customer__tenant=tenant, customer__external_id=external_id
+        ).values_list("customer_id", "product_id", "kind", "value", "occurred_at")
+        history = [(c, p, k, v, t.timestamp()) for c, p, k, v, t in rows]
+        return pointers, InteractionArrays.from_rows(history)
+    sql = (
+        f"SELECT (SELECT array_agg(kind || '=' || version_id) FROM {ActiveModel._meta.db_table} "
+        "WHERE tenant_id = %(tenant)s AND kind = ANY(%(kinds)s)), "
+        "array_agg(i.customer_id), array_agg(COALESCE(i.product_id, -1)), "
+        f"array_agg({_kind_code_sql('i.kind')}), array_agg(COALESCE(i.value, 'NaN')), "
+        "array_agg(EXTRACT(EPOCH FROM i.occurred_at)::float8) "
+        f"FROM {Customer._meta.db_table} AS c JOIN {Interaction._meta.db_table} AS i "
+        "ON i.customer_id = c.id AND i.tenant_id = %(tenant)s "
+        "WHERE c.tenant_id = %(tenant)s AND c.external_id = %(external_id)s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"tenant": tenant.pk, "kinds": kinds, "external_id": external_id})
+        pointer_list, customer, product, kind, value, stamp = cursor.fetchone()
+    pointers = {k: int(v) for k, _, v in (p.partition("=") for p in pointer_list or [])}
+    if customer is None:
+        return pointers, InteractionArrays.from_rows([])
+    return pointers, InteractionArrays(
+        customer=np.asarray(customer, dtype=np.int64),
+        product=np.asarray(product, dtype=np.int64),
+        kind=np.asarray(kind, dtype=np.int8),
+        value=np.asarray(value, dtype=np.float64),
+        timestamp=np.asarray(stamp, dtype=np.float64),
+    )

@@ -7,9 +7,9 @@ no trained recommender, gets the popular floor. Inactive products, products the 
 rated 1-2 and explicitly excluded ones never appear; bought or rated ones only when
 `exclude_seen` is false.
 
-Per request, three queries: the active-version pointers (so an activation is seen at
-once; the loaded model is cached per immutable version), the customer's interactions,
-and the active products among those ranked (a few spares beyond the limit; only when
+Per request, two queries: the active-version pointers (so an activation is seen at once;
+the loaded model is cached per immutable version) with the customer's interactions, in
+one statement on PostgreSQL; and the active products among those ranked (a few spares beyond the limit; only when
 inactive ones ate into them, all the tenant's inactive products are masked and the
 ranking redone).
 """
@@ -23,19 +23,20 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
-from customers.models import Interaction, Product
-from recommender.ml.data import InteractionArrays
+from customers.models import Product
 from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
+from recommender.selectors import serving_reads
 from tenants.context import tenant_reads
 from tenants.errors import NotFound
 from tenants.models import Tenant
-from training.selectors import active_models_load
+from training.selectors import loaded_model
 
 LIMIT_MAX = 100
 SPARE_ITEMS = 10  # ranked beyond the limit, in case some turned inactive
 RECOMMENDER, POPULARITY_KIND = "recommender", "popularity"
+KINDS = [RECOMMENDER, POPULARITY_KIND]
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,16 @@ def _popularity_for_serving(version_id: int, recommender: PopularityRecommender)
     return _Served(HybridRecommender(model, model), products, IdIndex.from_ids([]), settings)
 
 
-def _served(tenant: Tenant) -> _Served | None:
-    loaded = active_models_load(tenant=tenant, kinds=[RECOMMENDER, POPULARITY_KIND])
-    if RECOMMENDER in loaded:
-        serving = loaded[RECOMMENDER][1]
+def _served(tenant: Tenant, pointers: dict[str, int]) -> _Served | None:
+    if RECOMMENDER in pointers:
+        serving = loaded_model(tenant=tenant, version_id=pointers[RECOMMENDER])
         return _Served(serving.model, serving.products, serving.customers,
                        serving.matrix_settings)  # fmt: skip
-    if POPULARITY_KIND in loaded:
-        return _popularity_for_serving(*loaded[POPULARITY_KIND])
+    if POPULARITY_KIND in pointers:
+        version_id = pointers[POPULARITY_KIND]
+        return _popularity_for_serving(
+            version_id, loaded_model(tenant=tenant, version_id=version_id)
+        )
     return None
 
 
@@ -92,16 +95,6 @@ def _allowed(tenant: Tenant, products: IdIndex, category: str | None) -> np.ndar
     inactive = Product.objects.filter(tenant=tenant, is_active=False)
     mask[_product_index(products, inactive.values_list("id", flat=True))] = False
     return mask
-
-
-def _customer_history(tenant: Tenant, external_id: str | None) -> InteractionArrays:
-    """The customer's interactions now (none for an id the tenant never sent): one query."""
-    if external_id is None:
-        return InteractionArrays.from_rows([])
-    rows = Interaction.objects.filter(
-        tenant=tenant, customer__tenant=tenant, customer__external_id=external_id
-    ).values_list("customer_id", "product_id", "kind", "value", "occurred_at")
-    return InteractionArrays.from_rows([(c, p, k, v, t.timestamp()) for c, p, k, v, t in rows])
 
 
 def _present(
@@ -129,10 +122,10 @@ def recommendations_for_customer(
 ) -> list[Recommendation]:  # fmt: skip
     """The customer's top `limit` products, best first (an unknown customer: popular ones)."""
     with tenant_reads(tenant):
-        served = _served(tenant)
+        pointers, history = serving_reads(tenant=tenant, external_id=external_id, kinds=KINDS)
+        served = _served(tenant, pointers)
         if served is None:
             return []
-        history = _customer_history(tenant, external_id)
         customer = int(history.customer[0]) if len(history) else -1  # -1: no history
         matrices = build_matrices(
             history, customers=IdIndex.from_ids([customer]), products=served.products,
@@ -182,7 +175,8 @@ def similar_products(*, tenant: Tenant, external_id: str, limit: int = 10) -> li
         if product is None:
             raise NotFound(f"No product with external id {external_id!r}.")
         product_id, category = product
-        served = _served(tenant)
+        pointers, _ = serving_reads(tenant=tenant, external_id=None, kinds=KINDS)
+        served = _served(tenant, pointers)
         if served is None:
             return []
         allowed = _allowed(tenant, served.products, None)

@@ -97,21 +97,10 @@ def active_model_load(*, tenant: Tenant, kind: str) -> tuple[ModelVersion, Any] 
     return version, model_version_load(version=version)
 
 
-def active_models_load(*, tenant: Tenant, kinds: list[str]) -> dict[str, tuple[int, Any]]:
-    """The active version id and loaded model of each of `kinds` that has one.
-
-    The serving path: one query for the pointers (so an activation is seen at once), none
-    for a version already loaded in this process."""
-    with tenant_reads(tenant):
-        pointers = dict(
-            ActiveModel.objects.filter(tenant=tenant, kind__in=kinds).values_list(
-                "kind", "version_id"
-            )
-        )
-        loaded = {}
-        for kind, version_id in pointers.items():
-            model = model_cache.cached(version_id)
-            if model is None:
-                model = model_cache.get(ModelVersion.objects.get(tenant=tenant, pk=version_id))
-            loaded[kind] = (version_id, model)
-    return loaded
+def loaded_model(*, tenant: Tenant, version_id: int) -> Any:
+    """The fitted model of a version by id: no query once this process has loaded it."""
+    model = model_cache.cached(version_id)
+    if model is None:
+        with tenant_reads(tenant):
+            model = model_cache.get(ModelVersion.objects.get(tenant=tenant, pk=version_id))
+    return model
