@@ -10,7 +10,7 @@ import os
 bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", "3"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
 keepalive = 5
 # One BLAS thread per process: scoring one customer is a small product, and threaded BLAS
 # on busy shared cores costs more in hand-offs than it saves.

@@ -27,7 +27,7 @@ from customers.models import Product
 from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
-from recommender.selectors import serving_reads
+from recommender.selectors import active_products, serving_reads
 from tenants.context import tenant_reads
 from tenants.errors import NotFound
 from tenants.models import Tenant
@@ -103,12 +103,7 @@ def _present(
     """The ranked items as products, leaving out any that is not (or no longer) active."""
     keep = items >= 0
     product_ids = products.ids_of(items[keep]).tolist()
-    found = {
-        pk: (external_id, title)
-        for pk, external_id, title in Product.objects.filter(
-            tenant=tenant, id__in=product_ids, is_active=True
-        ).values_list("id", "external_id", "title")
-    }
+    found = active_products(tenant=tenant, ids=product_ids)
     return [
         Recommendation(found[pk][0], found[pk][1], float(score), source)
         for pk, score, source in zip(product_ids, scores[keep].tolist(), sources, strict=True)

@@ -45,6 +45,28 @@ def rls_statements(model: type, app_role: str) -> list[str]:
     ]
 
 
+KEY_LOOKUP_FUNCTION = "tenants_api_key_by_prefix"
+
+
+def key_lookup_statement() -> str:
+    """The API key lookup in one round trip: the prefix is set (transaction-locally) for
+    the key table's policy, the key row of an active tenant read, and the prefix cleared,
+    all inside one statement. It runs as the caller (SECURITY INVOKER), so row-level
+    security applies exactly as to a plain query."""
+    return f"""
+        CREATE OR REPLACE FUNCTION {KEY_LOOKUP_FUNCTION}(key_prefix text)
+        RETURNS SETOF tenants_apikey LANGUAGE plpgsql SECURITY INVOKER AS $$
+        BEGIN
+            PERFORM set_config('app.key_prefix', key_prefix, true);
+            RETURN QUERY
+                SELECT k.* FROM tenants_apikey AS k
+                JOIN tenants_tenant AS t ON t.id = k.tenant_id
+                WHERE k.prefix = key_prefix AND k.revoked_at IS NULL AND t.is_active;
+            PERFORM set_config('app.key_prefix', '', true);
+        END $$
+    """
+
+
 def grant_statements(app_role: str) -> list[str]:
     # The application role reads and writes rows; it owns nothing and cannot change schema.
     return [
@@ -75,6 +97,8 @@ def apply_row_level_security(using: str = "default", **kwargs) -> None:
             if model._meta.db_table in owned:
                 for statement in rls_statements(model, app_role):
                     cursor.execute(statement)
+        if "tenants_apikey" in owned:
+            cursor.execute(key_lookup_statement())
         if app_role != current_user and _role_exists(cursor, app_role):
             for statement in grant_statements(app_role):
                 cursor.execute(statement)

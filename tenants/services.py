@@ -8,11 +8,12 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from tenants.context import tenant_scope
 from tenants.models import ApiKey, Membership, Tenant
+from tenants.rls import KEY_LOOKUP_FUNCTION
 
 KEY_PREFIX = "mip"
 VALID_SCOPES = frozenset(ApiKey.Scope.values)
@@ -102,19 +103,17 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if parts is None:
         return None
     prefix, secret = parts
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Row-level security shows this one key row, found by prefix, before the tenant is known.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('app.key_prefix', %s, true)", [prefix])
+    if connection.vendor == "postgresql":
+        # Row-level security shows this one key row, found by prefix, before the tenant is
+        # known; the function sets and clears the prefix around the read (tenants/rls.py).
+        found = ApiKey.unscoped_objects.raw(f"SELECT * FROM {KEY_LOOKUP_FUNCTION}(%s)", [prefix])
+        api_key = next(iter(found), None)
+    else:
         api_key = (
             ApiKey.unscoped_objects.select_related("tenant")
             .filter(prefix=prefix, revoked_at__isnull=True, tenant__is_active=True)
             .first()
         )
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:  # the prefix view ends with the lookup
-                cursor.execute("SELECT set_config('app.key_prefix', '', true)")
     if api_key is None or not hmac.compare_digest(api_key.hashed_secret, hash_secret(secret)):
         return None
     now = timezone.now()

@@ -265,3 +265,28 @@ def test_reads_join_the_same_tenants_scope_and_open_their_own_otherwise(tenant_a
     # outside any scope, reads open one of their own
     with tenant_reads(tenant_b):
         assert Customer.objects.count() == 1
+
+
+def test_the_key_lookup_finds_only_live_keys_of_active_tenants_and_leaves_no_prefix(
+    tenant_a, tenant_b
+):
+    from tenants.services import api_key_authenticate, api_key_create, api_key_revoke
+
+    # given a key of A, a revoked key of A, and a key of B whose tenant is then deactivated
+    live = api_key_create(tenant=tenant_a, name="live", scopes=["read"]).raw_key
+    revoked = api_key_create(tenant=tenant_a, name="revoked", scopes=["read"])
+    api_key_revoke(api_key=revoked.api_key)
+    of_b = api_key_create(tenant=tenant_b, name="b", scopes=["read"]).raw_key
+    tenant_b.is_active = False
+    tenant_b.save()
+
+    # then only the live key of the active tenant authenticates, and with its tenant
+    found = api_key_authenticate(raw_key=live)
+    assert found is not None and found.tenant == tenant_a and found.name == "live"
+    assert api_key_authenticate(raw_key=revoked.raw_key) is None
+    assert api_key_authenticate(raw_key=of_b) is None
+    assert api_key_authenticate(raw_key=live[:-1] + ("x" if live[-1] != "x" else "y")) is None
+    # and no lookup leaves the key table's prefix view open behind it
+    if ON_POSTGRES:
+        assert sql("SELECT current_setting('app.key_prefix', true)")[0][0] in (None, "")
+        assert sql("SELECT count(*) FROM tenants_apikey")[0][0] == 0
