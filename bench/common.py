@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import django  # noqa: E402
 
 django.setup()
 
+import facts  # noqa: E402
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
@@ -28,20 +28,11 @@ SUPER_URL = os.environ.get("BENCH_SUPER_URL", "postgres://postgres@127.0.0.1:543
 
 
 def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
     try:
         pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
     except OSError:
         pg = "psql not found"
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 2**20:.0f} GiB, "
-        f"Python {platform.python_version()}, {pg}"
-    )
+    return f"{facts.machine()}, {pg}"
 
 
 def copy_rows(table: str, columns: list[str], rows) -> None:

@@ -22,13 +22,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from facts import machine, wheel_members  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recommender.ml.evaluation import evaluate_model  # noqa: E402
@@ -54,15 +50,8 @@ SEARCH_BUDGET = 300.0  # seconds per seed; ML-100K never needs it all
 
 def download() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(user, item) index arrays of every rating, and one text per item index."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL, "-d", tmp],
-            check=True,
-        )
-        wheel = next(Path(tmp).glob("recbole-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            inter = archive.read(INTER).decode("utf-8")
-            items = archive.read(ITEMS).decode("latin-1")
+    raw_inter, raw_items = wheel_members(WHEEL, [INTER, ITEMS])
+    inter, items = raw_inter.decode("utf-8"), raw_items.decode("latin-1")
     table = np.loadtxt(io.StringIO(inter), skiprows=1, dtype=np.int64, usecols=(0, 1))
     users, user_index = np.unique(table[:, 0], return_inverse=True)
     item_ids, item_index = np.unique(table[:, 1], return_inverse=True)
@@ -145,19 +134,6 @@ def run_seed(matrix: sp.csr_matrix, texts: list[str], seed: int) -> dict:
         "search_seconds": result.search_seconds,
         "trials": len(result.trials),
     }
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    return (
-        f"{os.cpu_count()} cores (nproc), {cpu}, {memory_kib / 2**20:.0f} GiB RAM, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def _short(family: str, params: dict) -> str:
