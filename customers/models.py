@@ -97,3 +97,27 @@ class Interaction(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+class CustomerPrediction(TenantOwnedModel):
+    """What one model version says of one customer: a segment, or a purchase propensity.
+
+    Immutable per version, like the version's artifact: activating or rolling back a
+    version makes its predictions the current ones without rewriting a row."""
+
+    version = models.ForeignKey("training.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="predictions")
+    segment = models.IntegerField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "customer"], name="prediction_unique")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "version", "segment"], name="prediction_segment"),
+            models.Index(fields=["tenant", "version", "score"], name="prediction_score"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} @ {self.version_id}"

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import numpy as np
+from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Collate
 from django.utils import timezone
 
-from customers.models import Customer, Interaction, Product
+from customers.ml.features import FEATURE_NAMES, CustomerFeatures
+from customers.models import Customer, CustomerPrediction, Interaction, Product
+from tenants.context import tenant_reads
 from tenants.models import Tenant
+from training.models import ActiveModel
+from training.selectors import loaded_model
 
 
 def customer_list(*, tenant: Tenant) -> QuerySet[Customer]:
@@ -41,3 +48,143 @@ def customer_summary(*, tenant: Tenant, customer: Customer, now: datetime | None
     row["recency_days"] = max(0, (now - last_purchase).days) if last_purchase else None
     row["last_purchase_at"] = last_purchase
     return row
+
+
+FEATURE_WINDOW_DAYS = 30  # the engagement counts' window
+
+
+def _by_code_point(field: str) -> Collate | str:
+    # SQLite compares text by code point already; PostgreSQL's default follows the locale.
+    return Collate(field, "C") if connection.vendor == "postgresql" else field
+
+
+def customer_feature_matrix(
+    *, tenant: Tenant, as_of: datetime | None = None, max_categories: int = 10
+) -> CustomerFeatures:
+    """Every customer's features as of `as_of` (default now), aggregated in the database:
+    one query for the tenant's top categories, one GROUP BY customer for the rest. The
+    definitions are those of customers.ml.features (the numpy reference it is tested
+    against); customers with no interaction before `as_of` are left out."""
+    as_of = as_of or timezone.now()
+    window = as_of - timedelta(days=FEATURE_WINDOW_DAYS)
+    events = Interaction.objects.filter(tenant=tenant, occurred_at__lt=as_of)
+    with tenant_reads(tenant):
+        return _feature_matrix(events, window, as_of, max_categories)
+
+
+def _feature_matrix(events: QuerySet, window: datetime, as_of: datetime, max_categories: int):
+    categories = list(
+        events.filter(product__isnull=False)
+        .exclude(product__category="")  # uncategorised: in the shares' denominator only
+        .values("product__category")
+        .annotate(n=Count("id"))
+        .order_by("-n", _by_code_point("product__category"))  # ties: as numpy orders them
+        .values_list("product__category", flat=True)[:max_categories]
+    )
+    purchase = Q(kind=Interaction.Kind.PURCHASE)
+    recent = Q(occurred_at__gte=window)
+    shares = {f"c{i}": Count("id", filter=Q(product__category=c)) for i, c in enumerate(categories)}
+    rows = (
+        events.values("customer_id")
+        .annotate(
+            first_seen=Min("occurred_at"),
+            first_purchase=Min("occurred_at", filter=purchase),
+            last_purchase=Max("occurred_at", filter=purchase),
+            frequency=Count("id", filter=purchase),
+            monetary=Sum("value", filter=purchase),
+            views=Count("id", filter=Q(kind=Interaction.Kind.VIEW) & recent),
+            clicks=Count("id", filter=Q(kind=Interaction.Kind.CLICK) & recent),
+            carts=Count("id", filter=Q(kind=Interaction.Kind.ADD_TO_CART) & recent),
+            with_product=Count("product_id"),
+            **shares,
+        )
+        .order_by("customer_id")
+        .values_list("customer_id", "first_seen", "first_purchase", "last_purchase", "frequency",
+                     "monetary", "views", "clicks", "carts", "with_product", *shares)
+    )  # fmt: skip
+    return _features_from_aggregates(list(rows), as_of=as_of.timestamp(), categories=categories)
+
+
+def _epoch(values: list) -> np.ndarray:
+    return np.array([np.nan if v is None else v.timestamp() for v in values], dtype=np.float64)
+
+
+def _features_from_aggregates(
+    rows: list[tuple], *, as_of: float, categories: list[str]
+) -> CustomerFeatures:
+    names = [*FEATURE_NAMES, *(f"share:{c}" for c in categories)]
+    if not rows:
+        return CustomerFeatures(np.empty(0, np.int64), np.empty((0, len(names))), names)
+    columns = list(zip(*rows, strict=True))
+    day = 86_400.0
+    first_seen, first_p, last_p = (_epoch(columns[i]) for i in (1, 2, 3))
+    frequency = np.asarray(columns[4], dtype=np.float64)
+    monetary = np.array([v or 0.0 for v in columns[5]], dtype=np.float64)
+    tenure = (as_of - first_seen) / day
+    bought = frequency > 0
+    recency = np.where(bought, (as_of - np.where(bought, last_p, as_of)) / day, tenure)
+    average = np.divide(monetary, frequency, out=np.zeros_like(monetary), where=bought)
+    gaps = np.where(frequency >= 2, np.nan_to_num(last_p - first_p) / day, 0.0)
+    interpurchase = np.divide(gaps, frequency - 1, out=np.zeros_like(gaps), where=frequency >= 2)
+    with_product = np.asarray(columns[9], dtype=np.float64)
+    shares = [
+        np.divide(np.asarray(c, np.float64), with_product, out=np.zeros(len(rows)),
+                  where=with_product > 0)
+        for c in columns[10:]
+    ]  # fmt: skip
+    matrix = np.column_stack([
+        recency, frequency, monetary, tenure, average, interpurchase,
+        *(np.asarray(columns[i], dtype=np.float64) for i in (6, 7, 8)), *shares,
+    ])  # fmt: skip
+    return CustomerFeatures(np.asarray(columns[0], dtype=np.int64), matrix, names)
+
+
+def purchasers_between(*, tenant: Tenant, start: datetime, end: datetime) -> np.ndarray:
+    """Ids of the customers who purchased in [start, end): a propensity label window."""
+    buyers = (
+        Interaction.objects.filter(
+            tenant=tenant,
+            kind=Interaction.Kind.PURCHASE,
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )  # fmt: skip
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+    with tenant_reads(tenant):
+        return np.fromiter(buyers, dtype=np.int64)
+
+
+SEGMENTATION, PROPENSITY = "segmentation", "propensity"
+
+
+def customer_intelligence(*, tenant: Tenant, customer: Customer, frequency: int) -> dict:
+    """The customer's segment (active segmentation version), purchase propensity (active
+    propensity version) and churn risk: 1 - propensity for a customer who has bought
+    before, none for one who never has (they cannot lapse)."""
+    with tenant_reads(tenant):
+        return _intelligence(tenant, customer, frequency)
+
+
+def _intelligence(tenant: Tenant, customer: Customer, frequency: int) -> dict:
+    pointers = dict(
+        ActiveModel.objects.filter(tenant=tenant, kind__in=[SEGMENTATION, PROPENSITY])
+        .values_list("kind", "version_id")
+    )  # fmt: skip
+    found = {
+        version: (segment, score)
+        for version, segment, score in CustomerPrediction.objects.filter(
+            tenant=tenant, customer=customer, version_id__in=list(pointers.values())
+        ).values_list("version_id", "segment", "score")
+    }
+    segment = found.get(pointers.get(SEGMENTATION), (None, None))[0]
+    propensity = found.get(pointers.get(PROPENSITY), (None, None))[1]
+    named = None
+    if segment is not None:
+        names = loaded_model(tenant=tenant, version_id=pointers[SEGMENTATION]).names_
+        named = {"id": segment, "name": names.get(segment) or f"segment {segment}"}
+    return {
+        "segment": named,
+        "propensity": propensity,
+        "churn_risk": None if propensity is None or not frequency else 1.0 - propensity,
+    }

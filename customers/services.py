@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+from django.db import connection
+
 from customers.ingest.bulk import (  # noqa: F401  (re-exported: the app's write API)
     BulkResult,
     customer_upsert_bulk,
     interaction_ingest_bulk,
     product_upsert_bulk,
 )
-from customers.models import Customer, Product
+from customers.models import Customer, CustomerPrediction, Product
+from tenants.context import tenant_scope
 from tenants.errors import Conflict
 from tenants.models import Tenant
 
@@ -51,3 +57,41 @@ def product_update(*, product: Product, data: dict) -> Product:
 
 def product_delete(*, product: Product) -> None:
     product.delete()
+
+
+PREDICTION_CHUNK = 100_000  # rows per INSERT: bounded statement size
+
+
+def customer_predictions_store(
+    *, tenant: Tenant, version: Any, customer_ids: np.ndarray,
+    segments: np.ndarray | None = None, scores: np.ndarray | None = None,
+) -> int:  # fmt: skip
+    """Store a model version's per-customer outputs (a segment and/or a score each); one
+    array-parameter INSERT per chunk on PostgreSQL. Returns the number of rows."""
+    n = len(customer_ids)
+    segment_list = [None] * n if segments is None else [int(s) for s in segments]
+    score_list = [None] * n if scores is None else [float(s) for s in scores]
+    ids = [int(c) for c in customer_ids]
+    with tenant_scope(tenant):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for start in range(0, n, PREDICTION_CHUNK):
+                    part = slice(start, start + PREDICTION_CHUNK)
+                    cursor.execute(
+                        f"INSERT INTO {CustomerPrediction._meta.db_table} "
+                        "(tenant_id, version_id, customer_id, segment, score) "
+                        "SELECT %s, %s, c, s, p FROM unnest(%s::bigint[], %s::int[], "
+                        "%s::float8[]) AS u(c, s, p)",
+                        [tenant.pk, version.pk, ids[part], segment_list[part], score_list[part]],
+                    )
+        else:
+            CustomerPrediction.objects.bulk_create(
+                [
+                    CustomerPrediction(
+                        tenant=tenant, version_id=version.pk, customer_id=c, segment=s, score=p
+                    )  # fmt: skip
+                    for c, s, p in zip(ids, segment_list, score_list, strict=True)
+                ],
+                batch_size=5_000,
+            )
+    return n

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import factory
 from django.contrib.auth import get_user_model
 
-from customers.models import Customer, Interaction, Product
+from customers.models import Customer, CustomerPrediction, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.services import api_key_create
@@ -124,6 +124,18 @@ class RetrainPolicyFactory(TenantOwnedFactory):
     cadence_hours = 12
 
 
+class CustomerPredictionFactory(TenantOwnedFactory):
+    class Meta:
+        model = CustomerPrediction
+
+    version = factory.SubFactory(
+        ModelVersionFactory, tenant=factory.SelfAttribute("..tenant"), kind="segmentation"
+    )
+    customer = factory.SubFactory(CustomerFactory, tenant=factory.SelfAttribute("..tenant"))
+    segment = 1
+    score = 0.5
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -134,6 +146,7 @@ FACTORIES = {
     ModelVersion: ModelVersionFactory,
     RetrainPolicy: RetrainPolicyFactory,
     ActiveModel: ActiveModelFactory,
+    CustomerPrediction: CustomerPredictionFactory,
 }
 
 

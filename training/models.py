@@ -73,6 +73,7 @@ class TrainingRun(TenantOwnedModel):
 
 class ModelVersion(TenantOwnedModel):
     class Status(models.TextChoices):
+        PENDING = "pending"  # its per-customer outputs are being stored
         ACTIVE = "active"
         RETIRED = "retired"
         REJECTED = "rejected"

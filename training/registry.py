@@ -50,6 +50,10 @@ class Trainer(Protocol):
 
     def load(self, directory: Path) -> Any: ...
 
+    # Optional: `store_outputs(*, tenant, version, model, data) -> None` writes what the
+    # model says of each customer (a segment, a score) as rows of `version`, before the
+    # platform decides whether to activate it; a kind without per-row outputs omits it.
+
 
 class UnknownKind(KeyError):
     pass

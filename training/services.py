@@ -263,17 +263,26 @@ def _store_version(
     directory = Path(conf.artifact_root()) / str(tenant.pk) / run.kind / name
     sha = write_artifact(directory, lambda target: trainer.save(trained.model, target))
     primary = trainer.primary_metric
+    version = ModelVersion(
+        tenant=tenant, kind=run.kind, version=number, primary_metric=primary,
+        metrics=trained.metrics, baseline_metrics=trained.baseline_metrics,
+        candidates=trained.candidates, artifact_path=str(directory), artifact_sha256=sha,
+        library_versions=library_versions(trainer.libraries), watermark=data.watermark,
+        watermark_interaction_id=int(data.watermark.get("interaction_id", 0)),
+        training_run=run, status=ModelVersion.Status.REJECTED,
+    )  # fmt: skip
+    store_outputs = getattr(trainer, "store_outputs", None)
+    if store_outputs is not None:
+        # Per-customer outputs (segments, scores) belong to the version, like its artifact,
+        # and are stored before it can become active: activation only flips the pointer.
+        version.status = ModelVersion.Status.PENDING
+        with tenant_scope(tenant):
+            version.save()
+        store_outputs(tenant=tenant, version=version, model=trained.model, data=data)
+        version.status = ModelVersion.Status.REJECTED
     with tenant_scope(tenant):
         active = ActiveModel.objects.select_for_update().filter(kind=run.kind).first()
         champion = active.version if active else None
-        version = ModelVersion(
-            tenant=tenant, kind=run.kind, version=number, primary_metric=primary,
-            metrics=trained.metrics, baseline_metrics=trained.baseline_metrics,
-            candidates=trained.candidates, artifact_path=str(directory), artifact_sha256=sha,
-            library_versions=library_versions(trainer.libraries), watermark=data.watermark,
-            watermark_interaction_id=int(data.watermark.get("interaction_id", 0)),
-            training_run=run, status=ModelVersion.Status.REJECTED,
-        )  # fmt: skip
         tolerance = _tolerance(run.kind)
         challenger_value = trained.metrics.get(primary, float("-inf"))
         if champion is not None and challenger_value < (champion.primary_value or 0) - tolerance:

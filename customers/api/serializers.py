@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.ingest.validation import (
@@ -58,14 +59,41 @@ class CustomerSummarySerializer(serializers.Serializer):
     last_purchase_at = serializers.DateTimeField(allow_null=True)
 
 
+class SegmentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class CustomerDetailSerializer(CustomerSerializer):
     summary = serializers.SerializerMethodField()
+    segment = serializers.SerializerMethodField(
+        help_text="The customer's segment in the active segmentation model; null before one "
+        "is trained or for a customer it has not seen."
+    )
+    propensity = serializers.SerializerMethodField(
+        help_text="Probability of a purchase within the tenant's window (default 30 days), "
+        "from the active propensity model; null before one is trained."
+    )
+    churn_risk = serializers.SerializerMethodField(
+        help_text="1 - propensity for a customer who has bought before; null otherwise."
+    )
 
     class Meta(CustomerSerializer.Meta):
-        fields = [*CustomerSerializer.Meta.fields, "summary"]
+        fields = [*CustomerSerializer.Meta.fields, "summary", "segment", "propensity",
+                  "churn_risk"]  # fmt: skip
 
     def get_summary(self, customer) -> CustomerSummarySerializer:
         return CustomerSummarySerializer(self.context["summary"]).data
+
+    @extend_schema_field(SegmentRefSerializer(allow_null=True))
+    def get_segment(self, customer) -> dict | None:
+        return self.context.get("segment")
+
+    def get_propensity(self, customer) -> float | None:
+        return self.context.get("propensity")
+
+    def get_churn_risk(self, customer) -> float | None:
+        return self.context.get("churn_risk")
 
 
 class ProductSerializer(ExternalIdSerializerMixin, serializers.ModelSerializer):

@@ -80,7 +80,10 @@ class CustomerViewSet(ExternalIdViewSet):
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         customer = self.get_object()
         summary = selectors.customer_summary(tenant=self.tenant, customer=customer)
-        context = {**self.get_serializer_context(), "summary": summary}
+        intelligence = selectors.customer_intelligence(
+            tenant=self.tenant, customer=customer, frequency=summary["frequency"]
+        )
+        context = {**self.get_serializer_context(), "summary": summary, **intelligence}
         return Response(CustomerDetailSerializer(customer, context=context).data)
 
     @extend_schema(
