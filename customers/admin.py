@@ -14,9 +14,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers import services
+from customers.admin_charts import propensity_details, segmentation_details
 from customers.models import Customer, Interaction, Product
-from customers.selectors import customer_summary
+from customers.selectors import customer_intelligence, customer_summary
 from tenants.admin import TenantScopedAdminMixin, adopt_saved
+from training.admin import DETAIL_RENDERERS
 
 
 class ExternalIdAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
@@ -50,6 +52,10 @@ class ExternalIdAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             self.delete_service(obj)
 
 
+def _percent(value: float | None) -> str | None:
+    return None if value is None else f"{100 * value:.1f}%"
+
+
 @admin.register(Customer)
 class CustomerAdmin(ExternalIdAdmin):
     list_display = ("external_id", "email", "email_opt_in", "tenant", "created_at")
@@ -73,6 +79,10 @@ class CustomerAdmin(ExternalIdAdmin):
     @admin.display(description="RFM summary")
     def rfm_summary(self, obj: Customer) -> SafeString:
         summary = customer_summary(tenant=obj.tenant, customer=obj)
+        models = customer_intelligence(
+            tenant=obj.tenant, customer=obj, frequency=summary["frequency"]
+        )
+        segment = models["segment"]
         rows = [
             ("Recency (days since last purchase)", summary["recency_days"]),
             ("Frequency (purchases)", summary["frequency"]),
@@ -81,6 +91,9 @@ class CustomerAdmin(ExternalIdAdmin):
             ("First seen", summary["first_seen"]),
             ("Last seen", summary["last_seen"]),
             ("Last purchase", summary["last_purchase_at"]),
+            ("Segment", f"{segment['name']} (#{segment['id']})" if segment else None),
+            ("Purchase propensity", _percent(models["propensity"])),
+            ("Churn risk", _percent(models["churn_risk"])),
         ]
         cells = ((label, display_for_value(value, "—")) for label, value in rows)
         return format_html(
@@ -151,3 +164,7 @@ class InteractionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+DETAIL_RENDERERS["segmentation"] = lambda details, metrics: segmentation_details(details)
+DETAIL_RENDERERS["propensity"] = propensity_details

@@ -20,6 +20,7 @@ from customers.ml.propensity import (
     PropensityModel,
     propensity_metrics,
     quality_band,
+    quality_curves,
     recency_baseline,
 )
 from customers.ml.segmentation import Segmenter
@@ -109,7 +110,11 @@ class SegmentationTrainer:
             metrics=metrics,
             baseline_metrics=baseline,
             candidates={f"k={k}": {"silhouette": float(s)} for k, s in final.silhouette_.items()},
-            parameters={"profiles": final.profiles_, "names": final.names_},
+            parameters={
+                "profiles": final.profiles_,
+                "names": {str(k): v for k, v in final.names_.items()},
+                "map": final.map_2d(features.X, features.names, random_state=seed),
+            },
         )
 
     def store_outputs(self, *, tenant: Tenant, version, model: Scored, data: TrainingData) -> None:
@@ -181,7 +186,13 @@ class PropensityTrainer:
         model = PropensityModel(random_state=seed).fit(_columns(train_x, names), train_y, names)
         progress("evaluating on the next window", 60)
         X_test = _columns(test_x, names)
-        metrics = propensity_metrics(test_y, model.predict_proba(X_test))
+        if test_y.all() or not test_y.any():
+            raise ValueError(
+                "Every customer, or none, bought in the latest window: nothing to test a "
+                "propensity model on. A longer window (customers.propensity_window_days) helps."
+            )
+        tested = model.predict_proba(X_test)
+        metrics = propensity_metrics(test_y, tested)
         baseline = propensity_metrics(test_y, recency_baseline(X_test, names))
         baseline.pop("brier", None)  # recency is a ranking, not a probability
         metrics["quality_band"] = quality_band(metrics["roc_auc"])
@@ -204,6 +215,7 @@ class PropensityTrainer:
                 "train_customers": int(len(train_y)),
                 "train_base_rate": float(np.mean(train_y)),
                 "test_customers": int(len(test_y)),
+                "curves": quality_curves(test_y, tested),
             },
         )
 

@@ -3,6 +3,7 @@ actions to retrain and to activate (roll back or forward)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,6 +19,9 @@ from training.admin_tables import candidates_table, ratio, selection_caption, wi
 from training.models import ModelVersion, RetrainPolicy, TrainingRun
 
 LIVE_REFRESH_SECONDS = 5
+# Per kind, what else a version's page shows, drawn from its run's details; apps register
+# their own (customers/admin.py: segment profiles and map, propensity curves).
+DETAIL_RENDERERS: dict[str, Callable[[dict, dict], SafeString]] = {}
 
 
 class ReadOnlyTenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
@@ -123,7 +127,8 @@ class ModelVersionAdmin(ReadOnlyTenantAdmin):
     list_display = ("kind", "version", "status", "primary", "baseline", "lift", "created_at")
     list_filter = ("kind", "status")
     readonly_fields = ("kind", "version", "status", "history", "primary_metric", "metrics",
-                       "baseline_metrics", "candidate_table", "rejection_reason", "artifact_path",
+                       "baseline_metrics", "candidate_table", "model_details", "rejection_reason",
+                       "artifact_path",
                        "artifact_sha256", "library_versions", "watermark", "training_run",
                        "created_at")  # fmt: skip
     exclude = ("candidates",)  # shown as the candidate table instead of raw JSON
@@ -144,6 +149,15 @@ class ModelVersionAdmin(ReadOnlyTenantAdmin):
     def lift(self, version: ModelVersion) -> str:
         # From the row's own JSON: no extra query per changelist row.
         return ratio(version.primary_value, version.baseline_metrics.get(version.primary_metric))
+
+    @admin.display(description="model")
+    def model_details(self, version: ModelVersion) -> SafeString:
+        render = DETAIL_RENDERERS.get(version.kind)
+        run = version.training_run
+        details = run.metrics.get("details", {}) if run else {}
+        if render is None or not isinstance(details, dict):
+            return format_html("{}", "–")
+        return render(details, version.metrics)
 
     @admin.display(description="candidates")
     def candidate_table(self, version: ModelVersion) -> SafeString:

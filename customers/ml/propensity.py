@@ -31,7 +31,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -306,3 +306,24 @@ def _skewed_columns(X: np.ndarray) -> list[int]:
     skew = (centred**3).mean(axis=0) / np.where(sd > 0, sd, 1.0) ** 3
     keep = (X.min(axis=0, initial=0.0) >= 0) & (sd > 0) & (skew > SKEW_THRESHOLD)
     return [int(c) for c in np.flatnonzero(keep)]
+
+
+def quality_curves(
+    y_true: np.ndarray, p: np.ndarray, *, points: int = 50, bins: int = 10
+) -> dict[str, list]:
+    """What the admin draws: the ROC curve (at most `points` points) and the calibration
+    table (mean predicted probability against the observed purchase rate per decile)."""
+    y = np.asarray(y_true).astype(bool)
+    p = np.asarray(p, dtype=np.float64)
+    fpr, tpr, _ = roc_curve(y, p)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).round().astype(int))
+    order = np.argsort(p, kind="stable")
+    calibration = [
+        [float(p[part].mean()), float(y[part].mean()), len(part)]
+        for part in np.array_split(order, min(bins, len(order)))
+        if len(part)
+    ]
+    return {
+        "roc": [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in keep],
+        "calibration": calibration,
+    }

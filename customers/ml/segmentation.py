@@ -206,6 +206,24 @@ class Segmenter:
         self._check_fitted()
         return self._transform(self._align_input(X, feature_names))
 
+    def map_2d(
+        self, X: np.ndarray, feature_names: Sequence[str] | None = None, *,
+        sample: int = 600, random_state: int = 0,
+    ) -> dict[str, list]:  # fmt: skip
+        """A picture of the segments: a sample of rows projected on the first two principal
+        components of the standardised space, with each row's segment id."""
+        Z = self.transform(X, feature_names)
+        rng = np.random.default_rng(random_state)
+        rows = rng.choice(len(Z), size=min(sample, len(Z)), replace=False)
+        centred = Z - Z.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred[rows], full_matrices=False)
+        points = centred[rows] @ vt[:2].T if len(vt) >= 2 else np.zeros((len(rows), 2))
+        labels = self.segment_ids_[pairwise_distances_argmin(Z[rows], self.centroids_)]
+        return {
+            "points": np.round(points, 3).tolist(),
+            "segments": labels.tolist(),
+        }
+
     def profiles(
         self, X: np.ndarray, feature_names: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:

@@ -138,3 +138,35 @@ def test_before_any_model_the_customer_api_says_null(shop, client_for):
         customer = Customer.objects.first()
     body = client_for(shop).get(f"/api/v1/customers/{customer.external_id}/").json()
     assert body["segment"] is None and body["propensity"] is None and body["churn_risk"] is None
+
+
+def test_the_admin_shows_segments_propensity_curves_and_a_customers_scores(shop):
+    from django.test import Client
+
+    from tests.factories import member_of
+
+    # given both models trained and an analyst of the shop signed in
+    shop.settings = {"customers": {"propensity_window_days": 20}}
+    shop.save()
+    run, segmentation = _train(shop, "segmentation")
+    _, propensity = _train(shop, "propensity")
+    client = Client()
+    client.force_login(member_of(shop, role="analyst"))
+
+    # then the segmentation version shows each segment's profile and the 2-D map
+    page = client.get(f"/admin/training/modelversion/{segmentation.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    for profile in run.metrics["details"]["profiles"]:
+        assert profile["name"].replace("&", "&amp;") in html
+    assert 'aria-label="segments on two principal components"' in html
+    assert html.count("<circle") >= 100
+    # and the propensity version its quality band, ROC curve and calibration
+    html = client.get(f"/admin/training/modelversion/{propensity.pk}/change/").content.decode()
+    assert 'aria-label="ROC curve"' in html and 'aria-label="calibration"' in html
+    assert "Quality: <b>" in html
+    # and a customer's page their segment and propensity
+    with tenant_scope(shop):
+        customer = Customer.objects.filter(interactions__kind="purchase").first()
+    html = client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
+    assert "Purchase propensity" in html and "%" in html and "(#" in html
