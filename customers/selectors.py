@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
+import psycopg
 from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Collate
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from customers.ml.features import FEATURE_NAMES, CustomerFeatures
 from customers.models import Customer, CustomerPrediction, Interaction, Product
+from customers.pg_arrays import from_array_send
 from tenants.context import tenant_reads
 from tenants.models import Tenant
 from training.models import ActiveModel
@@ -99,44 +101,75 @@ def _feature_matrix(events: QuerySet, window: datetime, as_of: datetime, max_cat
             **shares,
         )
         .order_by("customer_id")
-        .values_list("customer_id", "first_seen", "first_purchase", "last_purchase", "frequency",
-                     "monetary", "views", "clicks", "carts", "with_product", *shares)
-    )  # fmt: skip
-    return _features_from_aggregates(list(rows), as_of=as_of.timestamp(), categories=categories)
+        .values_list(*AGGREGATES, *shares)
+    )
+    names = [*AGGREGATES, *shares]
+    if connection.vendor == "postgresql":
+        columns = _columns_postgresql(rows, names)
+    else:
+        columns = _columns(list(rows), names)
+    return _features_from_columns(columns, as_of=as_of.timestamp(), categories=categories)
 
 
-def _epoch(values: list) -> np.ndarray:
-    return np.array([np.nan if v is None else v.timestamp() for v in values], dtype=np.float64)
+AGGREGATES = ("customer_id", "first_seen", "first_purchase", "last_purchase", "frequency",
+              "monetary", "views", "clicks", "carts", "with_product")  # fmt: skip
+TIMES = frozenset({"first_seen", "first_purchase", "last_purchase"})
 
 
-def _features_from_aggregates(
-    rows: list[tuple], *, as_of: float, categories: list[str]
+def _columns(rows: list[tuple], names: list[str]) -> list[np.ndarray]:
+    """Each aggregate as a float array (epoch seconds for times, NaN where none)."""
+    table = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    out = []
+    for name, values in zip(names, table, strict=True):
+        if name in TIMES:
+            values = [None if v is None else v.timestamp() for v in values]
+        out.append(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+    return out
+
+
+def _columns_postgresql(rows: QuerySet, names: list[str]) -> list[np.ndarray]:
+    """The same GROUP BY, each column brought back as one binary array: a million customers
+    arrive as a few arrays numpy reads in place, not a million Python tuples."""
+    sql, params = rows.query.sql_with_params()
+
+    def column(name: str) -> str:
+        if name in TIMES:
+            return f"COALESCE(EXTRACT(EPOCH FROM {name})::float8, 'NaN')"
+        return f"COALESCE({name}::float8, 'NaN')"
+
+    arrays = ", ".join(f"array_send(array_agg({column(n)} ORDER BY customer_id))" for n in names)
+    with connection.cursor() as cursor:
+        raw = psycopg.Cursor(cursor.cursor.connection)  # binary results need a plain cursor
+        raw.execute(f"SELECT {arrays} FROM ({sql}) AS per_customer", params, binary=True)
+        return [from_array_send(data, ">f8") for data in raw.fetchone()]
+
+
+def _features_from_columns(
+    columns: list[np.ndarray], *, as_of: float, categories: list[str]
 ) -> CustomerFeatures:
     names = [*FEATURE_NAMES, *(f"share:{c}" for c in categories)]
-    if not rows:
+    if not len(columns[0]):
         return CustomerFeatures(np.empty(0, np.int64), np.empty((0, len(names))), names)
-    columns = list(zip(*rows, strict=True))
+    ids, first_seen, first_p, last_p, frequency, monetary, views, clicks, carts, with_product = (
+        columns[:10]
+    )
     day = 86_400.0
-    first_seen, first_p, last_p = (_epoch(columns[i]) for i in (1, 2, 3))
-    frequency = np.asarray(columns[4], dtype=np.float64)
-    monetary = np.array([v or 0.0 for v in columns[5]], dtype=np.float64)
+    monetary = np.nan_to_num(monetary)
     tenure = (as_of - first_seen) / day
     bought = frequency > 0
     recency = np.where(bought, (as_of - np.where(bought, last_p, as_of)) / day, tenure)
     average = np.divide(monetary, frequency, out=np.zeros_like(monetary), where=bought)
     gaps = np.where(frequency >= 2, np.nan_to_num(last_p - first_p) / day, 0.0)
     interpurchase = np.divide(gaps, frequency - 1, out=np.zeros_like(gaps), where=frequency >= 2)
-    with_product = np.asarray(columns[9], dtype=np.float64)
     shares = [
-        np.divide(np.asarray(c, np.float64), with_product, out=np.zeros(len(rows)),
-                  where=with_product > 0)
+        np.divide(c, with_product, out=np.zeros(len(ids)), where=with_product > 0)
         for c in columns[10:]
-    ]  # fmt: skip
-    matrix = np.column_stack([
-        recency, frequency, monetary, tenure, average, interpurchase,
-        *(np.asarray(columns[i], dtype=np.float64) for i in (6, 7, 8)), *shares,
-    ])  # fmt: skip
-    return CustomerFeatures(np.asarray(columns[0], dtype=np.int64), matrix, names)
+    ]
+    matrix = np.column_stack(
+        [recency, frequency, monetary, tenure, average, interpurchase, views, clicks, carts,
+         *shares]
+    )  # fmt: skip
+    return CustomerFeatures(ids.astype(np.int64), matrix, names)
 
 
 def purchasers_between(*, tenant: Tenant, start: datetime, end: datetime) -> np.ndarray:

@@ -7,6 +7,7 @@ import psycopg
 from django.db import connection
 
 from customers.models import Customer, Interaction, Product
+from customers.pg_arrays import from_array_send
 from recommender.ml.data import KINDS, InteractionArrays
 from tenants.context import TenantScopeError, current_tenant_id, tenant_scope
 from tenants.models import Tenant
@@ -15,16 +16,8 @@ from tenants.models import Tenant
 # (array_send): a 20-byte header, then a 4-byte length and the value for every element,
 # which numpy reads straight from the buffer without a Python object per row.
 _CHUNK_ROWS = 5_000_000  # keeps each array far below PostgreSQL's 1 GB value limit
-_ARRAY_HEADER = 20  # ndim, has-nulls flag, element type, length, lower bound
 _COLUMNS = {"id": ">i8", "customer": ">i8", "product": ">i8", "kind": ">i2", "value": ">f8",
             "timestamp": ">f8"}  # fmt: skip
-
-
-def _from_array_send(data: bytes, dtype: str) -> np.ndarray:
-    if not data:
-        return np.empty(0, dtype=np.dtype(dtype).newbyteorder("="))
-    records = np.frombuffer(data, dtype=[("length", ">i4"), ("value", dtype)], offset=_ARRAY_HEADER)
-    return records["value"].astype(np.dtype(dtype).newbyteorder("="))
 
 
 def _kind_code_sql(column: str = "kind") -> str:
@@ -61,7 +54,7 @@ def _arrays_postgresql(tenant_id: int) -> dict[str, np.ndarray]:
                 break
             chunks.append(
                 [
-                    _from_array_send(data, dtype)
+                    from_array_send(data, dtype)
                     for data, dtype in zip(columns, _COLUMNS.values(), strict=True)
                 ]
             )
