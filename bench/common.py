@@ -168,7 +168,10 @@ def delete_tenants(slug_prefix: str) -> None:
             "SELECT id FROM tenants_tenant WHERE slug LIKE %s", [slug_prefix + "%"]
         )]  # fmt: skip
         for model in tenant_owned_models():
-            conn.execute(f"DELETE FROM {model._meta.db_table} WHERE tenant_id = ANY(%s)", [ids])
+            table = model._meta.db_table
+            # A model whose migration this database has not had yet has no rows to remove.
+            if conn.execute("SELECT to_regclass(%s)", [table]).fetchone()[0] is not None:
+                conn.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [ids])
         conn.execute("DELETE FROM tenants_membership WHERE tenant_id = ANY(%s)", [ids])
         conn.execute("DELETE FROM tenants_tenant WHERE id = ANY(%s)", [ids])
 
