@@ -53,7 +53,7 @@ def bare_group_by(tenant_id: int) -> float:
 
 def rule_count(tenant) -> tuple[float, int] | None:
     try:
-        from campaigns.filters import segment_customers
+        from campaigns.selectors import segment_customers
     except ImportError:
         return None
     rule = {
@@ -109,7 +109,7 @@ def main() -> None:
               f"{stages.get('fit_and_evaluate', 0):.1f}, store and activate "
               f"{stages.get('store_and_activate', 0):.1f} | | |")  # fmt: skip
         if rule is None:
-            print("| rule segment count | not measured: campaigns.filters not available | < 2 s |")
+            print("| rule segment count | not measured: campaigns.selectors not available | < 2 s |")
         else:
             print(f"| rule segment count ({rule[1]:,} customers) | {rule[0]:.2f} | < 2 s |")
     finally:
