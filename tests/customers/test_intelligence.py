@@ -172,3 +172,27 @@ def test_the_admin_shows_segments_propensity_curves_and_a_customers_scores(shop)
         customer = Customer.objects.filter(interactions__kind="purchase").first()
     html = client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
     assert "Purchase propensity" in html and "%" in html and "(#" in html
+
+
+def test_rolling_back_a_version_brings_back_its_scores_at_once(shop, client_for):
+    # given two propensity versions trained with different windows
+    shop.settings = {"customers": {"propensity_window_days": 20}}
+    shop.save()
+    _, first = _train(shop, "propensity")
+    shop.settings = {"customers": {"propensity_window_days": 25}}
+    shop.save()
+    _, second = _train(shop, "propensity")
+    with tenant_scope(shop):
+        customer = Customer.objects.filter(interactions__kind="purchase").first()
+    scores = {v.pk: _predictions(shop, v)[customer.pk][1] for v in (first, second)}
+    assert scores[first.pk] != scores[second.pk]
+    api = client_for(shop)
+
+    def shown() -> float:
+        return api.get(f"/api/v1/customers/{customer.external_id}/").json()["propensity"]
+
+    # when the first version is activated again, then its score is the customer's at once
+    services.model_version_activate(tenant=shop, version=first)
+    assert shown() == pytest.approx(scores[first.pk])
+    services.model_version_activate(tenant=shop, version=second)
+    assert shown() == pytest.approx(scores[second.pk])
