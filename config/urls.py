@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("customers.api.urls")),
     path("", include("training.api.urls")),
     path("", include("recommender.api.urls")),
+    path("", include("campaigns.api.urls")),
 ]
 
 urlpatterns = [

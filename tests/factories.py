@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import factory
 from django.contrib.auth import get_user_model
 
+from campaigns.models import Segment
 from customers.models import Customer, CustomerPrediction, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
@@ -136,6 +137,15 @@ class CustomerPredictionFactory(TenantOwnedFactory):
     score = 0.5
 
 
+class SegmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"segment-{n}")
+    description = "Opted-in customers"
+    filter = factory.LazyFunction(lambda: {"field": "email_opt_in", "op": "eq", "value": True})
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -147,6 +157,7 @@ FACTORIES = {
     RetrainPolicy: RetrainPolicyFactory,
     ActiveModel: ActiveModelFactory,
     CustomerPrediction: CustomerPredictionFactory,
+    Segment: SegmentFactory,
 }
 
 
