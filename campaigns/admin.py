@@ -48,10 +48,10 @@ class SegmentAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "description")
     ordering = ("name",)
     fields = (
-        *("tenant", "name", "description", "filter", "members"),
+        *("tenant", "name", "description", "filter", "profile", "members"),
         *("created_by", "created_at", "updated_at"),
     )
-    readonly_fields = ("members", "created_by", "created_at", "updated_at")
+    readonly_fields = ("profile", "members", "created_by", "created_at", "updated_at")
 
     def save_model(self, request: HttpRequest, obj: Segment, form, change: bool) -> None:
         data = {key: form.cleaned_data[key] for key in services.WRITABLE}
@@ -75,6 +75,26 @@ class SegmentAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return selectors.segment_customers(tenant=obj.tenant_id, filter=obj.filter).count()
         except BadRequest:  # saved under an older grammar
             return "invalid filter"
+
+    @admin.display(description="profile")
+    def profile(self, obj: Segment) -> SafeString | str:
+        try:
+            found = selectors.segment_profile(tenant=obj.tenant_id, filter=obj.filter)
+        except BadRequest as error:
+            return f"The filter is not valid: {error.message}"
+        if not found["members"]:
+            return "No customer matches now."
+        rows = (
+            ("Members", f"{found['members']:,}"),
+            ("Opted in to email", f"{100 * found['opted_in_share']:.1f}%"),
+            ("Orders per member", f"{found['orders_per_member']:.2f}"),
+            ("Revenue per member", f"{found['revenue_per_member']:,.2f}"),
+            ("Top categories", ", ".join(found["top_categories"]) or "–"),
+        )
+        return format_html(
+            '<table class="segment-profile">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
     @admin.display(description="members now")
     def members(self, obj: Segment) -> SafeString | str:

@@ -48,6 +48,9 @@ def test_the_change_page_shows_a_sample_of_members(opted_in, tenant_a):
     )
     html = page.content.decode()
     assert "3 customer(s) now; the first 3 by external id:" in html
+    assert (
+        "<th>Members</th><td>3</td>" in html and "<th>Opted in to email</th><td>100.0%</td>" in html
+    )
     assert re.findall(r'/admin/customers/customer/\d+/change/">(c\d)</a>', html) == [
         "c0", "c1", "c2",
     ]  # fmt: skip

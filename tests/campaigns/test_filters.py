@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.selectors import segment_customers, segment_preview
+from campaigns.selectors import segment_customers, segment_preview, segment_profile
 from customers.models import Customer, CustomerPrediction, Interaction, Product
 from customers.selectors import customer_feature_matrix
 from tenants.context import tenant_scope
@@ -361,3 +361,14 @@ def test_preview_counts_and_samples_the_first_members_by_external_id():
         everyone = segment_preview(tenant=tenant, filter=EVERY_FAMILY, sample=20, now=NOW)
     assert preview == {"count": 5, "sample": ["c0000", "c0002", "c0004"]}
     assert everyone["count"] == 5 and len(everyone["sample"]) == 5
+
+
+def test_a_segment_profile_describes_its_members(shop, tenant_a):
+    # given the segment of customers with at least one purchase (only "buyer", as of NOW)
+    with tenant_scope(tenant_a):
+        found = segment_profile(tenant=tenant_a, filter=cond("frequency", "gte", 1), now=NOW)
+    # then its profile is buyer's: two orders worth 40, mostly shoes, then hats
+    assert found["members"] == 1
+    assert found["orders_per_member"] == 2 and found["revenue_per_member"] == 40.0
+    assert found["top_categories"] == ["shoes", "hats"]
+    assert found["opted_in_share"] in (0.0, 1.0)
