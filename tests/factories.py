@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import factory
 from django.contrib.auth import get_user_model
 
-from campaigns.models import Segment
+from campaigns.models import Campaign, Recipient, Segment
 from customers.models import Customer, CustomerPrediction, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
@@ -146,9 +146,31 @@ class SegmentFactory(TenantOwnedFactory):
     filter = factory.LazyFunction(lambda: {"field": "email_opt_in", "op": "eq", "value": True})
 
 
+class CampaignFactory(TenantOwnedFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"campaign-{n}")
+    segment = factory.SubFactory(SegmentFactory, tenant=factory.SelfAttribute("..tenant"))
+    variants = factory.LazyFunction(
+        lambda: [{"name": "a", "subject": "Hello {{ customer.external_id }}", "body": "Hi"}]
+    )
+
+
+class RecipientFactory(TenantOwnedFactory):
+    class Meta:
+        model = Recipient
+
+    campaign = factory.SubFactory(CampaignFactory, tenant=factory.SelfAttribute("..tenant"))
+    customer = factory.SubFactory(CustomerFactory, tenant=factory.SelfAttribute("..tenant"))
+    group = Recipient.Group.TREATMENT
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
+    Campaign: CampaignFactory,
+    Recipient: RecipientFactory,
     Customer: CustomerFactory,
     Product: ProductFactory,
     Interaction: InteractionFactory,
