@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from campaigns.compiler import SegmentCompiler
 from campaigns.filters import parse_filter
-from campaigns.models import Segment
+from campaigns.ml.uplift import compare_variants, uplift
+from campaigns.models import Campaign, Recipient, Segment
 from customers.models import Customer, Interaction
 from tenants.models import Tenant
 
@@ -70,3 +84,73 @@ def segment_profile(*, tenant: Tenant | int, filter: object, now: datetime | Non
         "revenue_per_member": (totals["revenue"] or 0.0) / count if count else None,
         "top_categories": categories,
     }
+
+
+def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
+    """What the campaign caused, as conversions arrive. A conversion is an interaction of
+    the campaign's conversion kind by a recipient within the attribution window after their
+    send (for the control group, after the launch). Two queries: recipients by status, and
+    conversions and revenue per group and variant."""
+    by_status = dict(
+        Recipient.objects.filter(tenant=tenant, campaign=campaign)
+        .values("status").annotate(n=Count("pk")).values_list("status", "n")
+    )  # fmt: skip
+    excluded = dict(
+        Recipient.objects.filter(tenant=tenant, campaign=campaign, status=Recipient.Status.EXCLUDED)
+        .values("excluded_reason").annotate(n=Count("pk")).values_list("excluded_reason", "n")
+    )  # fmt: skip
+    window = timedelta(days=campaign.attribution_days)
+    start = Case(
+        When(group=Recipient.Group.CONTROL, then=Value(campaign.launched_at)),
+        default=F("sent_at"),
+        output_field=DateTimeField(),
+    )
+    conversions = Interaction.objects.filter(
+        tenant=tenant, customer=OuterRef("customer"), kind=campaign.conversion_kind,
+        occurred_at__gte=OuterRef("start"), occurred_at__lt=OuterRef("start") + window,
+    )  # fmt: skip
+    revenue = conversions.values("customer").annotate(total=Sum("value")).values("total")
+    measured = (
+        Recipient.objects.filter(
+            tenant=tenant,
+            campaign=campaign,
+            status__in=[Recipient.Status.SENT, Recipient.Status.HELD_OUT],
+        )  # fmt: skip
+        .annotate(start=start)
+        .annotate(converted=Exists(conversions), revenue=Subquery(revenue))
+        .values("group", "variant")
+        .annotate(
+            recipients=Count("pk"),
+            conversions=Count("pk", filter=Q(converted=True)),
+            revenue=Sum("revenue"),
+        )
+    )
+    groups: dict[str, dict] = {}
+    variants: dict[str, tuple[int, int]] = {}
+    for row in measured:
+        group = groups.setdefault(row["group"], {"recipients": 0, "conversions": 0, "revenue": 0.0})
+        group["recipients"] += row["recipients"]
+        group["conversions"] += row["conversions"]
+        group["revenue"] += row["revenue"] or 0.0
+        if row["group"] == Recipient.Group.TREATMENT:
+            variants[row["variant"]] = (row["recipients"], row["conversions"])
+    for group in groups.values():
+        n = group["recipients"]
+        group["conversion_rate"] = group["conversions"] / n if n else None
+        group["revenue_per_recipient"] = group["revenue"] / n if n else None
+    treated = groups.get(Recipient.Group.TREATMENT, {"recipients": 0, "conversions": 0})
+    control = groups.get(Recipient.Group.CONTROL, {"recipients": 0, "conversions": 0})
+    result = uplift(
+        treated["recipients"], treated["conversions"], control["recipients"],
+        control["conversions"],
+    )  # fmt: skip
+    return {
+        "status": campaign.status,
+        "recipients": sum(by_status.values()),
+        "by_status": by_status,
+        "excluded_by_reason": excluded,
+        "groups": groups,
+        "uplift": result.as_dict(),
+        "variants": compare_variants(dict(sorted(variants.items()))).as_dict()
+        if len(variants) >= 2 else None,
+    }  # fmt: skip
