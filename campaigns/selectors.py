@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db.models import (
@@ -89,16 +90,18 @@ def segment_profile(*, tenant: Tenant | int, filter: object, now: datetime | Non
 def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
     """What the campaign caused, as conversions arrive. A conversion is an interaction of
     the campaign's conversion kind by a recipient within the attribution window after their
-    send (for the control group, after the launch). Two queries: recipients by status, and
-    conversions and revenue per group and variant."""
-    by_status = dict(
+    send (for the control group, after the launch). Two queries: recipients by status and
+    exclusion reason, and conversions and revenue per group and variant."""
+    by_status: Counter[str] = Counter()
+    excluded: dict[str, int] = {}
+    for status, reason, n in (
         Recipient.objects.filter(tenant=tenant, campaign=campaign)
-        .values("status").annotate(n=Count("pk")).values_list("status", "n")
-    )  # fmt: skip
-    excluded = dict(
-        Recipient.objects.filter(tenant=tenant, campaign=campaign, status=Recipient.Status.EXCLUDED)
-        .values("excluded_reason").annotate(n=Count("pk")).values_list("excluded_reason", "n")
-    )  # fmt: skip
+        .values("status", "excluded_reason").annotate(n=Count("pk"))
+        .values_list("status", "excluded_reason", "n")
+    ):  # fmt: skip
+        by_status[status] += n
+        if status == Recipient.Status.EXCLUDED:
+            excluded[reason] = n
     window = timedelta(days=campaign.attribution_days)
     start = Case(
         When(group=Recipient.Group.CONTROL, then=Value(campaign.launched_at)),
@@ -147,7 +150,7 @@ def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
     return {
         "status": campaign.status,
         "recipients": sum(by_status.values()),
-        "by_status": by_status,
+        "by_status": dict(by_status),
         "excluded_by_reason": excluded,
         "groups": groups,
         "uplift": result.as_dict(),

@@ -28,6 +28,7 @@ from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
 from recommender.selectors import active_products, serving_reads
+from recommender.trainers import ServingModel
 from tenants.context import tenant_reads
 from tenants.errors import NotFound
 from tenants.models import Tenant
@@ -47,30 +48,18 @@ class Recommendation:
     source: str
 
 
-@dataclass(frozen=True)
-class _Served:
-    """What answers for a tenant now: a hybrid bundle over a product index."""
-
-    model: HybridRecommender
-    products: IdIndex
-    customers: IdIndex
-    matrix_settings: dict
-
-
 @lru_cache(maxsize=256)
-def _popularity_for_serving(version_id: int, recommender: PopularityRecommender) -> _Served:
+def _popularity_for_serving(version_id: int, recommender: PopularityRecommender) -> ServingModel:
     """A popularity version as a (one-tier) bundle, built once per immutable version."""
     products = IdIndex.from_ids(np.sort(recommender.product_ids_))
     model = PopularityModel.from_recommender(recommender, products)
     settings = {"half_life_days": recommender.half_life_days}
-    return _Served(HybridRecommender(model, model), products, IdIndex.from_ids([]), settings)
+    return ServingModel(HybridRecommender(model, model), IdIndex.from_ids([]), products, settings)
 
 
-def _served(tenant: Tenant, pointers: dict[str, int]) -> _Served | None:
+def _served(tenant: Tenant, pointers: dict[str, int]) -> ServingModel | None:
     if RECOMMENDER in pointers:
-        serving = loaded_model(tenant=tenant, version_id=pointers[RECOMMENDER])
-        return _Served(serving.model, serving.products, serving.customers,
-                       serving.matrix_settings)  # fmt: skip
+        return loaded_model(tenant=tenant, version_id=pointers[RECOMMENDER])
     if POPULARITY_KIND in pointers:
         version_id = pointers[POPULARITY_KIND]
         return _popularity_for_serving(

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
+from customers.api.views import EXTERNAL_ID_PATTERN
 from recommender.api.views import (
-    EXTERNAL_ID_PATTERN,
     CustomerRecommendationsView,
     PopularView,
     SimilarProductsView,

@@ -14,8 +14,6 @@ from recommender.api.serializers import (
 from recommender.serving import popular_products, recommendations_for_customer, similar_products
 from tenants.api.viewsets import TenantScopedViewMixin
 
-EXTERNAL_ID_PATTERN = r"[^/]+"
-
 
 def _listed(items) -> Response:
     return Response(RecommendationListSerializer({"results": items}).data)

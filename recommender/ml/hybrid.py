@@ -103,10 +103,6 @@ class HybridRecommender:
             else primary
         )
 
-    @property
-    def n_items(self) -> int:
-        return self.primary.n_items_
-
     @classmethod
     def build(
         cls,

@@ -11,21 +11,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from customers.ml import segmentation
+from customers.ml.features import FEATURE_NAMES
 from customers.ml.segmentation import Anchors, Segmenter, segment_name
 
 CATEGORIES = ("shoes", "books", "toys", "garden")
-NAMES = [
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_order_value",
-    "interpurchase_days",
-    "views_30d",
-    "clicks_30d",
-    "carts_30d",
-    *(f"share:{c}" for c in CATEGORIES),
-]
+NAMES = [*FEATURE_NAMES, *(f"share:{c}" for c in CATEGORIES)]
 LOYAL, ONE_TIME, LAPSED, BROWSERS = range(4)
 MIN_ARI = 0.8  # planted groups are well apart; k-means on them should be near perfect
 
