@@ -41,6 +41,13 @@ class Message:
     body: str
     unsubscribe_url: str
     variant: str = ""
+    # The idempotency key: the same on every attempt for this recipient, so a message
+    # resent after a worker died between sending and recording it can be dropped by the
+    # receiver as a duplicate (email Message-ID; webhook `message_id`).
+    message_id: str = ""
+
+
+OnDelivered = Callable[[list["DeliveryResult"]], None]
 
 
 @dataclass
@@ -76,12 +83,15 @@ class Channel(ABC):
 
     @abstractmethod
     def send_batch(
-        self, messages: list[Message], *, campaign: str | int | None = None
-    ) -> list[DeliveryResult]:
+        self, messages: list[Message], *, campaign: str | int | None = None,
+        on_delivered: OnDelivered | None = None,
+    ) -> list[DeliveryResult]:  # fmt: skip
         """Deliver `messages`; return exactly one result per message, in order.
 
-        Must not raise for a per-message or transport failure: failures are results, so the
-        caller can record every one of them and nothing is lost silently.
+        `on_delivered`, when given, is called with results as soon as they are known (per
+        message for email, per POST for a webhook), so the caller can record each outcome
+        before the next message leaves. Must not raise for a per-message or transport
+        failure: failures are results, so nothing is lost silently.
         """
 
 
@@ -103,8 +113,9 @@ class EmailChannel(Channel):
         return str(getattr(customer, "email", "") or "")
 
     def send_batch(
-        self, messages: list[Message], *, campaign: str | int | None = None
-    ) -> list[DeliveryResult]:
+        self, messages: list[Message], *, campaign: str | int | None = None,
+        on_delivered: OnDelivered | None = None,
+    ) -> list[DeliveryResult]:  # fmt: skip
         if not messages:
             return []
         # One connection per batch: an SMTP backend then reuses one session for all messages.
@@ -114,11 +125,17 @@ class EmailChannel(Channel):
         except Exception as exc:  # noqa: BLE001 (a dead backend fails the batch, as results)
             reason = f"email backend unavailable: {_describe(exc)}"
             logger.warning("campaign %s: %s", campaign, reason)
-            return [DeliveryResult(m.recipient_id, ok=False, error=reason) for m in messages]
+            failed = [DeliveryResult(m.recipient_id, ok=False, error=reason) for m in messages]
+            if on_delivered:
+                on_delivered(failed)
+            return failed
         results: list[DeliveryResult] = []
         try:
             for message in messages:
-                results.append(self._send_one(connection, message))
+                result = self._send_one(connection, message)
+                results.append(result)
+                if on_delivered:
+                    on_delivered([result])
         finally:
             try:
                 connection.close()
@@ -132,6 +149,8 @@ class EmailChannel(Channel):
             "List-Unsubscribe": f"<{message.unsubscribe_url}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
+        if message.message_id:
+            headers["Message-ID"] = message.message_id
         body = message.body
         if message.unsubscribe_url and message.unsubscribe_url not in body:
             # The header is not shown by every client; the link must also be visible.
@@ -229,12 +248,20 @@ class WebhookChannel(Channel):
         }
 
     def send_batch(
-        self, messages: list[Message], *, campaign: str | int | None = None
-    ) -> list[DeliveryResult]:
+        self, messages: list[Message], *, campaign: str | int | None = None,
+        on_delivered: OnDelivered | None = None,
+    ) -> list[DeliveryResult]:  # fmt: skip
+        results = self._deliver(messages, campaign)
+        if on_delivered and results:
+            on_delivered(results)
+        return results
+
+    def _deliver(self, messages: list[Message], campaign: str | int | None) -> list[DeliveryResult]:
         if not messages:
             return []
-        # Same id on every retry: a receiver that got a batch whose answer was lost dedupes it.
-        delivery_id = uuid.uuid4().hex
+        # Same id on every retry, and for the same messages sent again after a worker died:
+        # a receiver that got a batch whose answer was lost dedupes it.
+        delivery_id = _delivery_id(messages)
         ts = int(time.time())
         body = json.dumps(
             self.payload(messages, campaign=campaign, delivery_id=delivery_id, ts=ts),
@@ -320,6 +347,13 @@ def read_unsubscribe_token(token: str, max_age: timedelta | float | None = None)
     if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
         raise UnsubscribeTokenError("invalid unsubscribe link")
     return value[0], value[1]
+
+
+def _delivery_id(messages: list[Message]) -> str:
+    keys = [m.message_id for m in messages]
+    if not all(keys):
+        return uuid.uuid4().hex
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
 
 
 def _describe(exc: BaseException) -> str:

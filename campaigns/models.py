@@ -62,6 +62,9 @@ class Campaign(TenantOwnedModel):
     frequency_cap_days = models.PositiveSmallIntegerField(default=7)  # ...in D days
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the sending worker after every batch; a sending campaign whose heartbeat
+    # is old has lost its worker and is picked up again by the periodic tick.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -93,6 +96,7 @@ class Recipient(TenantOwnedModel):
 
     class Status(models.TextChoices):
         PENDING = "pending"
+        SENDING = "sending"  # claimed by a sending worker, not yet recorded
         SENT = "sent"
         FAILED = "failed"
         EXCLUDED = "excluded"
@@ -107,6 +111,7 @@ class Recipient(TenantOwnedModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     excluded_reason = models.CharField(max_length=50, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)  # a failed send waits until then
     error = models.TextField(blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -19,14 +19,20 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.compiler import SegmentCompiler
+from campaigns.delivery import unsubscribe_url
 from campaigns.filters import parse_filter
 from campaigns.ml.uplift import compare_variants, uplift
 from campaigns.models import Campaign, Recipient, Segment
+from campaigns.rendering import SAMPLE_CONTEXT, compile_variants, customer_context, render
 from customers.models import Customer, Interaction
+from recommender.serving import recommendations_for_customers
+from tenants.errors import BadRequest, NotFound
 from tenants.models import Tenant
+from training.models import ActiveModel
 
 PREVIEW_SAMPLE_MAX = 100
 
@@ -87,6 +93,58 @@ def segment_profile(*, tenant: Tenant | int, filter: object, now: datetime | Non
     }
 
 
+def campaign_audience(*, tenant: Tenant, campaign: Campaign, now: datetime) -> QuerySet[Customer]:
+    """The customers the campaign targets now: its rule segment's members, or the
+    customers the active segmentation model puts in its model segment."""
+    if campaign.segment_id is not None:
+        return segment_customers(tenant=tenant, filter=campaign.segment.filter, now=now)
+    active = ActiveModel.objects.filter(tenant=tenant, kind="segmentation").values("version_id")
+    return Customer.objects.filter(
+        tenant=tenant, predictions__version_id__in=Subquery(active),
+        predictions__segment=campaign.model_segment,
+    )  # fmt: skip
+
+
+def campaign_preview(
+    *, tenant: Tenant, campaign: Campaign, customer: str | None = None,
+    variant: str | None = None,
+) -> dict:  # fmt: skip
+    """The message one customer would get (default: the first audience member by external
+    id; a sample customer when the audience is empty), with their real recommendations."""
+    variants = compile_variants(campaign.variants)
+    if variant is not None and variant not in variants:
+        raise BadRequest(f"variant: no variant {variant!r}; known: {sorted(variants)}.")
+    chosen = variants[variant] if variant is not None else next(iter(variants.values()))
+    if customer is not None:
+        found = Customer.objects.filter(tenant=tenant, external_id=customer).first()
+        if found is None:
+            raise NotFound(f"No customer with external id {customer!r}.")
+    else:
+        audience = campaign_audience(tenant=tenant, campaign=campaign, now=timezone.now())
+        found = audience.order_by("external_id").first()
+    if found is None:
+        context = dict(SAMPLE_CONTEXT)
+    else:
+        picks = (
+            recommendations_for_customers(
+                tenant=tenant, customer_ids=[found.pk], limit=campaign.recommendations,
+                category=campaign.recommendations_category or None,
+            ).get(found.pk, [])
+            if campaign.recommendations else []
+        )  # fmt: skip
+        context = {
+            "customer": customer_context(found.external_id, found.email, found.attributes),
+            "recommendations": picks,
+            "campaign": {"name": campaign.name},
+            "unsubscribe_url": unsubscribe_url(tenant.pk, found.pk),
+        }
+    subject, body = render(chosen, context)
+    return {
+        "customer": found.external_id if found else None, "variant": chosen.name,
+        "subject": subject, "body": body, "recommendations": context["recommendations"],
+    }  # fmt: skip
+
+
 def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
     """What the campaign caused, as conversions arrive. A conversion is an interaction of
     the campaign's conversion kind by a recipient within the attribution window after their
@@ -113,14 +171,13 @@ def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
         occurred_at__gte=OuterRef("start"), occurred_at__lt=OuterRef("start") + window,
     )  # fmt: skip
     revenue = conversions.values("customer").annotate(total=Sum("value")).values("total")
+    measured_rows = Recipient.objects.filter(
+        tenant=tenant,
+        campaign=campaign,
+        status__in=[Recipient.Status.SENT, Recipient.Status.HELD_OUT],
+    ).annotate(start=start)
     measured = (
-        Recipient.objects.filter(
-            tenant=tenant,
-            campaign=campaign,
-            status__in=[Recipient.Status.SENT, Recipient.Status.HELD_OUT],
-        )  # fmt: skip
-        .annotate(start=start)
-        .annotate(converted=Exists(conversions), revenue=Subquery(revenue))
+        measured_rows.annotate(converted=Exists(conversions), revenue=Subquery(revenue))
         .values("group", "variant")
         .annotate(
             recipients=Count("pk"),
@@ -156,4 +213,35 @@ def campaign_report(*, tenant: Tenant | int, campaign: Campaign) -> dict:
         "uplift": result.as_dict(),
         "variants": compare_variants(dict(sorted(variants.items()))).as_dict()
         if len(variants) >= 2 else None,
+        "daily": _daily(campaign, measured_rows, conversions, groups),
     }  # fmt: skip
+
+
+def _daily(campaign: Campaign, measured: QuerySet, conversions: QuerySet, groups: dict) -> list:
+    """Cumulative conversions per day since the launch, per group (one query): the chart of
+    treatment against control. Each recipient counts once, on the day of their first
+    conversion in the window."""
+    if campaign.launched_at is None:
+        return []
+    first = Subquery(conversions.order_by("occurred_at").values("occurred_at")[:1])
+    per_day = Counter()
+    for group, day, n in (
+        measured.annotate(first=first).filter(first__isnull=False)
+        .annotate(day=TruncDate("first")).values("group", "day").annotate(n=Count("pk"))
+        .values_list("group", "day", "n")
+    ):  # fmt: skip
+        per_day[(group, day)] += n
+    start = campaign.launched_at.date()
+    end = max([start, *(day for _, day in per_day)])
+    totals = {g: 0 for g in (Recipient.Group.TREATMENT, Recipient.Group.CONTROL)}
+    series = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        point: dict = {"day": day.isoformat()}
+        for group in totals:
+            totals[group] += per_day.get((group, day), 0)
+            n = groups.get(group, {}).get("recipients", 0)
+            point[str(group)] = totals[group]
+            point[f"{group}_rate"] = totals[group] / n if n else None
+        series.append(point)
+    return series

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.api.unsubscribe import unsubscribe
 from tenants.api.views import WhoAmIView
 from training import health
 
@@ -30,5 +31,6 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
+    path("u/<str:token>/", unsubscribe, name="unsubscribe"),
     path("api/v1/", include(api_v1)),
 ]

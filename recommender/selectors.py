@@ -108,6 +108,19 @@ def product_texts(*, tenant: Tenant) -> tuple[np.ndarray, list[str]]:
     return ids, texts
 
 
+def _history(customer, product, kind, value, stamp) -> InteractionArrays:
+    """InteractionArrays from the aggregated arrays of the serving statements."""
+    if customer is None:
+        return InteractionArrays.from_rows([])
+    return InteractionArrays(
+        customer=np.asarray(customer, dtype=np.int64),
+        product=np.asarray(product, dtype=np.int64),
+        kind=np.asarray(kind, dtype=np.int8),
+        value=np.asarray(value, dtype=np.float64),
+        timestamp=np.asarray(stamp, dtype=np.float64),
+    )
+
+
 def serving_reads(
     *, tenant: Tenant, external_id: str | None, kinds: list[str]
 ) -> tuple[dict[str, int], InteractionArrays]:
@@ -145,15 +158,7 @@ def serving_reads(
         cursor.execute(sql, {"tenant": tenant.pk, "kinds": kinds, "external_id": external_id})
         pointer_list, customer, product, kind, value, stamp = cursor.fetchone()
     pointers = {k: int(v) for k, _, v in (p.partition("=") for p in pointer_list or [])}
-    if customer is None:
-        return pointers, InteractionArrays.from_rows([])
-    return pointers, InteractionArrays(
-        customer=np.asarray(customer, dtype=np.int64),
-        product=np.asarray(product, dtype=np.int64),
-        kind=np.asarray(kind, dtype=np.int8),
-        value=np.asarray(value, dtype=np.float64),
-        timestamp=np.asarray(stamp, dtype=np.float64),
-    )
+    return pointers, _history(customer, product, kind, value, stamp)
 
 
 def active_products(*, tenant: Tenant, ids: list[int]) -> dict[int, tuple[str, str]]:
@@ -174,3 +179,51 @@ def active_products(*, tenant: Tenant, ids: list[int]) -> dict[int, tuple[str, s
             )
             rows = cursor.fetchall()
     return {pk: (external_id, title) for pk, external_id, title in rows}
+
+
+def batch_reads(
+    *, tenant: Tenant, customer_ids: list[int], kinds: list[str]
+) -> tuple[dict[str, int], InteractionArrays]:
+    """`serving_reads` for a batch of customers by internal id (campaign sends): the active
+    version ids of `kinds` and those customers' interactions now. Runs in the caller's
+    tenant scope."""
+    from training.models import ActiveModel
+
+    if current_tenant_id() != tenant.pk:
+        raise TenantScopeError("batch_reads runs inside its tenant's scope.")
+    pointers = dict(
+        ActiveModel.objects.filter(tenant=tenant, kind__in=kinds).values_list("kind", "version_id")
+    )
+    if connection.vendor != "postgresql":
+        rows = Interaction.objects.filter(tenant=tenant, customer_id__in=customer_ids).values_list(
+            "customer_id", "product_id", "kind", "value", "occurred_at"
+        )
+        return pointers, InteractionArrays.from_rows(
+            [(c, p, k, v, t.timestamp()) for c, p, k, v, t in rows]
+        )
+    sql = (
+        "SELECT array_agg(customer_id), array_agg(COALESCE(product_id, -1)), "
+        f"array_agg({_kind_code_sql()}), array_agg(COALESCE(value, 'NaN')), "
+        "array_agg(EXTRACT(EPOCH FROM occurred_at)::float8) "
+        f"FROM {Interaction._meta.db_table} WHERE tenant_id = %s AND customer_id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant.pk, list(customer_ids)])
+        customer, product, kind, value, stamp = cursor.fetchone()
+    return pointers, _history(customer, product, kind, value, stamp)
+
+
+def product_cards(*, tenant: Tenant, ids: list[int]) -> dict[int, dict]:
+    """What a message shows of each active product among `ids`: external id, title,
+    category, price and the `url` attribute."""
+    rows = Product.objects.filter(tenant=tenant, id__in=ids, is_active=True).values_list(
+        "id", "external_id", "title", "category", "price", "attributes"
+    )
+    return {
+        pk: {
+            "external_id": external_id, "title": title, "category": category,
+            "price": None if price is None else float(price),
+            "url": str((attributes or {}).get("url", "")),
+        }
+        for pk, external_id, title, category, price, attributes in rows
+    }  # fmt: skip

@@ -27,7 +27,7 @@ from customers.models import Product
 from recommender.ml.hybrid import POPULARITY, HybridRecommender
 from recommender.ml.matrix import IdIndex, build_matrices
 from recommender.ml.popularity import PopularityModel, PopularityRecommender
-from recommender.selectors import active_products, serving_reads
+from recommender.selectors import active_products, batch_reads, product_cards, serving_reads
 from recommender.trainers import ServingModel
 from tenants.context import tenant_reads
 from tenants.errors import NotFound
@@ -135,6 +135,44 @@ def recommendations_for_customer(
             )
             shown = _present(tenant, served.products, items[0], scores[0], sources[0])
         return shown[:limit]
+
+
+def recommendations_for_customers(
+    *, tenant: Tenant, customer_ids: list[int], limit: int = 10, category: str | None = None
+) -> dict[int, list[dict]]:
+    """Each customer's top `limit` active products (not seen, not disliked), scored as one
+    batch: what a campaign send computes per batch of recipients instead of per message.
+    Each product is a card (the fields of `product_cards`) plus `score` and `source`.
+    Runs in the caller's tenant scope; four queries whatever the batch size."""
+    if not customer_ids or limit <= 0:
+        return {pk: [] for pk in customer_ids}
+    pointers, history = batch_reads(tenant=tenant, customer_ids=customer_ids, kinds=KINDS)
+    served = _served(tenant, pointers)
+    if served is None:
+        return {pk: [] for pk in customer_ids}
+    batch = IdIndex.from_ids(np.asarray(customer_ids, dtype=np.int64))
+    matrices = build_matrices(
+        history, customers=batch, products=served.products, now=time.time(),
+        **served.matrix_settings,
+    )  # fmt: skip
+    rows = served.customers.index_of(batch.ids)
+    items, scores, sources = served.model.recommend(
+        matrices.confidence, limit, matrices.exclusions(exclude_seen=True), rows,
+        allowed_items=_allowed(tenant, served.products, category),
+    )  # fmt: skip
+    cards = product_cards(tenant=tenant, ids=served.products.ids_of(items[items >= 0]).tolist())
+    found: dict[int, list[dict]] = {}
+    for position, customer in enumerate(batch.ids.tolist()):
+        ranked = items[position]
+        product_ids = served.products.ids_of(ranked[ranked >= 0]).tolist()
+        found[customer] = [
+            {**cards[pk], "score": float(score), "source": source}
+            for pk, score, source in zip(
+                product_ids, scores[position].tolist(), sources[position], strict=False
+            )
+            if pk in cards
+        ]
+    return found
 
 
 def popular_products(

@@ -31,3 +31,8 @@ def assign(
         (_uniform(campaign_id, customer_ids, "variant") * variants).astype(np.int64), variants - 1
     )
     return control, variant
+
+
+def send_order(campaign_id: int, customer_ids: np.ndarray) -> np.ndarray:
+    """Positions of `customer_ids` in a random order fixed for the campaign."""
+    return np.argsort(_uniform(campaign_id, customer_ids, "order"), kind="stable")

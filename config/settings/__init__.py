@@ -7,6 +7,7 @@ PostgreSQL and Redis with real worker and beat processes.
 
 from config.settings.api import *  # noqa: F401,F403
 from config.settings.base import *  # noqa: F401,F403
+from config.settings.campaigns import *  # noqa: F401,F403
 from config.settings.database import *  # noqa: F401,F403
 from config.settings.logging import *  # noqa: F401,F403
 from config.settings.queue import *  # noqa: F401,F403

@@ -27,4 +27,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the interaction kinds, whether a field is called kind or conversion_kind.
+    "ENUM_NAME_OVERRIDES": {"InteractionKindEnum": "customers.ingest.validation.INTERACTION_KINDS"},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.campaigns.helpers import event
+from tests.campaigns.receiver import receiver  # noqa: F401  (a fixture of these tests)
 from tests.factories import (
     ActiveModelFactory,
     CustomerFactory,

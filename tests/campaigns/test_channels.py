@@ -3,11 +3,7 @@ unsubscribe tokens. No database is needed: channels work on plain messages."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from smtplib import SMTPRecipientsRefused
 from typing import Any
@@ -28,6 +24,7 @@ from campaigns.channels import (
     verify_signature,
 )
 from customers.models import Customer
+from tests.campaigns.receiver import Receiver
 
 SECRET = "s3cret"
 
@@ -41,6 +38,7 @@ def make_message(recipient_id: int, address: str = "") -> Message:
         body=f"Picks for you, {recipient_id}",
         unsubscribe_url=f"https://app.example.com/u/token-{recipient_id}/",
         variant="A",
+        message_id=f"<m{recipient_id}@example.com>",
     )
 
 
@@ -80,6 +78,8 @@ def test_email_batch_carries_content_and_one_click_unsubscribe_headers(settings)
     raw = first.message().as_string()
     assert "List-Unsubscribe: <https://app.example.com/u/token-1/>" in raw
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
+    # and the idempotency key is the Message-ID, so a resend can be dropped as a duplicate
+    assert "Message-ID: <m1@example.com>" in raw
 
 
 def test_email_failure_is_a_failed_result_and_the_others_still_go(settings):
@@ -144,56 +144,6 @@ def test_registry_names_each_channel_class():
 # --- webhook ---------------------------------------------------------------------------
 
 
-class Receiver:
-    """A real local HTTP server answering a script of (status, delay) per request."""
-
-    def __init__(self, script: list[tuple[int, float]]) -> None:
-        self.script = list(script)
-        self.requests: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
-                index = min(len(receiver.requests), len(receiver.script)) - 1
-                status, delay = receiver.script[index]
-                if delay:
-                    time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                with contextlib.suppress(OSError):  # the client gave up (timeout test)
-                    self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    made: list[Receiver] = []
-
-    def start(*script: tuple[int, float] | int) -> Receiver:
-        steps = [s if isinstance(s, tuple) else (s, 0.0) for s in script]
-        made.append(Receiver(steps))
-        return made[-1]
-
-    yield start
-    for server in made:
-        server.close()
-
-
 def channel_for(server: Receiver, **kwargs: Any) -> tuple[WebhookChannel, list[float]]:
     sleeps: list[float] = []
     kwargs.setdefault("timeout", 2.0)
@@ -222,6 +172,7 @@ def test_webhook_posts_one_signed_json_body_per_batch(receiver):
         "body": "Picks for you, 2",
         "unsubscribe_url": "https://app.example.com/u/token-2/",
         "variant": "A",
+        "message_id": "<m2@example.com>",
     }
     assert request["headers"]["X-Timestamp"] == str(payload["sent_at"])
     signature = request["headers"]["X-Signature"]
@@ -232,6 +183,29 @@ def test_webhook_posts_one_signed_json_body_per_batch(receiver):
     assert not verify_signature("other", request["body"], signature)
     assert not verify_signature(SECRET, request["body"], signature.removeprefix("sha256="))
     assert not verify_signature(SECRET, request["body"], "")
+
+
+def test_webhook_delivery_id_is_the_same_when_the_same_messages_are_sent_again(receiver):
+    # given a receiver, and a batch sent twice (a worker died before recording the first)
+    server = receiver(200)
+    channel, _ = channel_for(server)
+    channel.send_batch([make_message(1), make_message(2)])
+    channel.send_batch([make_message(1), make_message(2)])
+    # then both POSTs carry one delivery id, which the receiver uses to drop the copy,
+    # and another batch gets another id
+    channel.send_batch([make_message(3)])
+    ids = [r["headers"]["X-Delivery-Id"] for r in server.requests]
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_on_delivered_hears_each_email_as_it_leaves(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    heard: list[list[int]] = []
+    EmailChannel().send_batch(
+        [make_message(1), make_message(2)],
+        on_delivered=lambda results: heard.append([r.recipient_id for r in results]),
+    )
+    assert heard == [[1], [2]]
 
 
 def test_webhook_retries_5xx_then_succeeds(receiver):
