@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.campaigns.helpers import event
-from tests.campaigns.receiver import receiver  # noqa: F401  (a fixture of these tests)
+from tests.campaigns.receiver import receiver  # noqa: F401  (fixtures of these tests)
 from tests.factories import (
     ActiveModelFactory,
     CustomerFactory,
@@ -13,6 +13,7 @@ from tests.factories import (
     ModelVersionFactory,
     ProductFactory,
 )
+from tests.worker import start_worker  # noqa: F401
 
 
 @pytest.fixture
