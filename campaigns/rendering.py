@@ -62,7 +62,7 @@ def _compile(text: object, path: str) -> Template:
         raise BadRequest(f"{path}: the {{% {forbidden.group(1)} %}} tag is not allowed.")
     try:
         template = _ENGINE.from_string(text)
-        template.render(Context(SAMPLE_CONTEXT))  # errors that only show when rendering
+        template.render(Context(SAMPLE_CONTEXT, autoescape=False))  # errors that only show when rendering
     except TemplateSyntaxError as error:
         raise BadRequest(f"{path}: template error: {error}") from None
     except Exception as error:  # noqa: BLE001 (any template failure is the author's input)
@@ -115,6 +115,6 @@ def customer_context(external_id: str, email: str, attributes: dict | None) -> d
 def render(variant: CompiledVariant, context: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) for one recipient. The subject is one line: newlines in data could
     otherwise inject mail headers."""
-    ctx = Context(context)
+    ctx = Context(context, autoescape=False)  # plain text: no HTML escaping
     subject = _WHITESPACE.sub(" ", variant.subject.render(ctx)).strip()
     return subject, variant.body.render(ctx)

@@ -2,9 +2,10 @@
 
 from config.env import env_bool, env_int, env_str
 
-# Django's email backend: console by default; file (EMAIL_FILE_PATH) or SMTP (EMAIL_HOST ...)
-# by environment.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Django's email backend: files under EMAIL_FILE_PATH by default (the demo can be read
+# without a mail server); SMTP (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend,
+# EMAIL_HOST ...) or the console by environment.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "var/mail")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

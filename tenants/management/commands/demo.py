@@ -2,7 +2,8 @@
 
 Migrates, creates the `demo` tenant with an admin user and an API key (printed),
 loads generated data, trains every registered model kind, then serves the site
-on http://127.0.0.1:8000 (unless --no-serve). Safe to run again.
+launches a weekly campaign to opted-in buyers (emails written to var/mail), then serves
+the site on http://127.0.0.1:8000 (unless --no-serve). Safe to run again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from tenants.models import Membership, Tenant
 from tenants.services import api_key_create, membership_set, tenant_create
 
 DEMO_SLUG = "demo"
+DEMO_SEGMENT, DEMO_CAMPAIGN = "Opted-in buyers", "Weekly picks"
+DEMO_BODY = """Hello {{ customer.external_id }},
+
+Five picks for you this week:
+{% for p in recommendations %}- {{ p.title }}{% if p.price %} ({{ p.price }}){% endif %}
+{% endfor %}
+Unsubscribe: {{ unsubscribe_url }}
+"""
 
 
 class Command(BaseCommand):
@@ -46,6 +55,7 @@ class Command(BaseCommand):
             stdout=self.stdout,
         )
         self._train(tenant)
+        self._campaign(tenant)
         key = api_key_create(
             tenant=tenant, name=f"demo-{_key_count(tenant) + 1}", scopes="read,write,admin"
         )
@@ -82,6 +92,34 @@ class Command(BaseCommand):
             # A short model search keeps the demo quick; scheduled retrains use the full one.
             run = training_run_train_now(tenant=tenant, kind=kind, parameters={"time_budget": 30})
             self.stdout.write(f"Trained {kind}: {run.status} {run.summary()}")
+
+    def _campaign(self, tenant: Tenant) -> None:
+        """A segment and a weekly campaign with five picks per customer, sent at once (eager
+        tasks) to the file email backend."""
+        from django.conf import settings
+
+        from campaigns import services
+        from campaigns.models import Campaign, Segment
+        from tenants.context import tenant_scope
+
+        with tenant_scope(tenant):
+            if Campaign.objects.filter(name=DEMO_CAMPAIGN).exists():
+                return
+            segment = Segment.objects.filter(name=DEMO_SEGMENT).first() or services.segment_create(
+                tenant=tenant,
+                data={"name": DEMO_SEGMENT, "filter": {"and": [
+                    {"field": "email_opt_in", "op": "eq", "value": True},
+                    {"field": "frequency", "op": "gte", "value": 1}]}},
+            )  # fmt: skip
+            campaign = services.campaign_create(tenant=tenant, data={
+                "name": DEMO_CAMPAIGN, "segment": segment, "recommendations": 5,
+                "variants": [{"name": "a", "subject": "Picked for you", "body": DEMO_BODY}],
+            })  # fmt: skip
+        result = services.campaign_launch(tenant=tenant, campaign=campaign)
+        self.stdout.write(
+            f"Campaign {DEMO_CAMPAIGN!r}: {result['recipients']} recipients, "
+            f"{result.get('held_out', 0)} held out; emails in {settings.EMAIL_FILE_PATH}/"
+        )
 
 
 def _key_count(tenant: Tenant) -> int:
