@@ -62,7 +62,9 @@ def _compile(text: object, path: str) -> Template:
         raise BadRequest(f"{path}: the {{% {forbidden.group(1)} %}} tag is not allowed.")
     try:
         template = _ENGINE.from_string(text)
-        template.render(Context(SAMPLE_CONTEXT, autoescape=False))  # errors that only show when rendering
+        template.render(
+            Context(SAMPLE_CONTEXT, autoescape=False)
+        )  # errors that only show when rendering
     except TemplateSyntaxError as error:
         raise BadRequest(f"{path}: template error: {error}") from None
     except Exception as error:  # noqa: BLE001 (any template failure is the author's input)

@@ -101,10 +101,12 @@ REPEATS, SLOT = 150, timedelta(days=10)
 
 def _repeat(tenant, rates: dict[str, float]) -> list[dict]:
     first = _shop(tenant, 300, holdout_share=0.5)
+    with tenant_scope(tenant):
+        segment = first.segment
     start = timezone.now() - SLOT * (REPEATS + 1)
     reports = []
     for r in range(REPEATS):
-        campaign = first if r == 0 else _campaign(tenant, first.segment, holdout_share=0.5)
+        campaign = first if r == 0 else _campaign(tenant, segment, holdout_share=0.5)
         campaign_launch(tenant=tenant, campaign=campaign, now=start + SLOT * r)
         _simulate(tenant, campaign, rates, seed=100 + r)
         with tenant_scope(tenant):
