@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 from django.db import connection
+from django.db.models import Max
 
 from customers.models import Customer, Interaction, Product
 from customers.pg_arrays import from_array_send
@@ -89,6 +90,19 @@ def interaction_arrays(*, tenant: Tenant) -> tuple[InteractionArrays, dict]:
     )
     ids = records["id"]
     return arrays, {"interaction_id": int(ids.max()) if len(ids) else 0, "interactions": len(ids)}
+
+
+def newest_interaction_time(*, tenant: Tenant, up_to_id: int) -> float | None:
+    """When the newest event among the interactions with id <= `up_to_id` (a version's
+    watermark) occurred, as epoch seconds; None when there are none. Ids follow ingestion,
+    not event time (a bulk import is customer by customer), hence the max over all."""
+    if up_to_id <= 0:
+        return None
+    with tenant_scope(tenant):
+        newest = Interaction.objects.filter(tenant=tenant, pk__lte=up_to_id).aggregate(
+            newest=Max("occurred_at")
+        )["newest"]
+    return None if newest is None else newest.timestamp()
 
 
 def product_texts(*, tenant: Tenant) -> tuple[np.ndarray, list[str]]:

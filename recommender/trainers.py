@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -14,13 +16,18 @@ from recommender.ml.hybrid import DEFAULT_MIN_HISTORY, HybridRecommender
 from recommender.ml.matrix import IdIndex, load_indices, save_indices
 from recommender.ml.popularity import PopularityRecommender
 from recommender.ml.selection import select_model
-from recommender.selectors import interaction_arrays, product_texts
+from recommender.selectors import interaction_arrays, newest_interaction_time, product_texts
 from tenants.models import Tenant
+from training.errors import TRANSIENT_ERRORS
 from training.registry import Progress, TrainedModel, TrainingData, register
+from training.selectors import active_model_load
+
+log = logging.getLogger(__name__)
 
 EVALUATION_K = 10
 MATRIX_SETTINGS = "matrix_settings.json"
 DEFAULT_TIME_BUDGET = 120.0  # seconds of hyperparameter search; a tenant setting
+EMBEDDINGS_KIND = "embeddings"  # the NLP app's Word2Vec / item2vec kind
 
 
 def _tenant_settings(tenant: Tenant) -> dict:
@@ -91,6 +98,48 @@ def _random_ranker(train: InteractionArrays, *, seed: int):
     return recommend
 
 
+class ProductVectors(Protocol):
+    """What the recommender reads of a loaded `embeddings` model (nlp.ml.bundle.Embeddings)."""
+
+    def content_of(self, product_ids: np.ndarray) -> np.ndarray: ...
+
+    def item_vectors(self, product_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def embedding_inputs(*, tenant: Tenant, product_ids: np.ndarray) -> dict[str, Any]:
+    """The tenant's active embeddings as plain arrays aligned with `product_ids` (zero rows
+    for products without a vector), for the `w2v_content` and `item2vec` families; None
+    without an active version, and `embeddings` says which version or why none."""
+    inputs: dict[str, Any] = dict.fromkeys(("content_vectors", "item_vectors", "vectors_through"))
+    try:
+        found = active_model_load(tenant=tenant, kind=EMBEDDINGS_KIND)
+        if found is None:
+            return inputs | {"embeddings": {"version": None, "reason": "no active version"}}
+        version, model = found[0], cast(ProductVectors, found[1])
+        content = np.asarray(model.content_of(product_ids), dtype=np.float32)
+        items, has_item = model.item_vectors(product_ids)
+    except TRANSIENT_ERRORS:
+        raise  # the database is away: the run is retried, not trained without embeddings
+    except Exception as error:  # broken embeddings must not stop the recommender
+        log.warning("embeddings of tenant %s not used", tenant.pk, exc_info=True)
+        return inputs | {"embeddings": {"version": None, "reason": f"not loaded: {error}"}}
+    has_item = np.asarray(has_item, dtype=bool)
+    inputs["content_vectors"] = content
+    inputs["item_vectors"] = np.where(has_item[:, None], items, 0).astype(np.float32)
+    # When item2vec was trained, so that selection can say how much of the held-out data
+    # its vectors have already seen.
+    inputs["vectors_through"] = newest_interaction_time(
+        tenant=tenant, up_to_id=version.watermark_interaction_id
+    )
+    info = {
+        "version": version.version,
+        "products": len(product_ids),
+        "with_content_vector": int((np.abs(content).sum(axis=1) > 0).sum()),
+        "with_item_vector": int(has_item.sum()),
+    }
+    return inputs | {"embeddings": info}
+
+
 @dataclass(frozen=True)
 class ServingModel:
     """The hybrid serving bundle and the id indices its rows and columns stand for."""
@@ -103,8 +152,9 @@ class ServingModel:
 
 class RecommenderTrainer:
     """Model selection over the candidate families (ALS, BPR, PureSVD, item-kNN, EASE,
-    content, blends; popularity as the baseline) on the tenant's own time-split data; the
-    winner by validation NDCG@10 is refitted on all data."""
+    content, blends; popularity as the baseline; w2v_content and item2vec when the tenant
+    has an active `embeddings` version) on the tenant's own time-split data; the winner by
+    validation NDCG@10 is refitted on all data."""
 
     kind = "recommender"
     primary_metric = f"ndcg@{EVALUATION_K}"
@@ -122,6 +172,7 @@ class RecommenderTrainer:
             "half_life_days": settings.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
             "time_budget": settings.get("time_budget_seconds", DEFAULT_TIME_BUDGET),
             "min_history": settings.get("min_history", DEFAULT_MIN_HISTORY),
+            **embedding_inputs(tenant=tenant, product_ids=product_ids),
         }
         return TrainingData(payload=payload, watermark=watermark, rows=len(arrays))
 
@@ -132,6 +183,9 @@ class RecommenderTrainer:
             payload["arrays"],
             product_ids=payload["product_ids"],
             item_texts=payload["texts"],
+            item_vectors=payload.get("item_vectors"),
+            content_vectors=payload.get("content_vectors"),
+            vectors_through=payload.get("vectors_through"),
             families=parameters.get("families"),
             time_budget=float(parameters.get("time_budget", payload["time_budget"])),
             kind_weights=payload["kind_weights"],
@@ -142,8 +196,11 @@ class RecommenderTrainer:
         model, matrices = result.refit_on_all(payload["arrays"])
         progress("fitting the content and popularity companions", 90)
         hybrid = HybridRecommender.build(
-            model, matrices.confidence, result.item_texts, min_history=payload["min_history"]
-        )
+            model, matrices.confidence, result.item_texts,
+            content_vectors=result.content_vectors,
+            content_family=result.content_family() or "content",
+            min_history=payload["min_history"],
+        )  # fmt: skip
         return TrainedModel(
             model=ServingModel(hybrid, matrices.customers, matrices.products, result.settings),
             metrics={**result.test[result.winner], "model": result.winner},
@@ -151,9 +208,11 @@ class RecommenderTrainer:
             candidates=result.test,
             parameters={
                 **result.summary(),
+                "embeddings": payload.get("embeddings", {}),
                 "serving": {
                     "min_history": hybrid.min_history,
                     "content": hybrid.content is not None,
+                    "content_model": None if hybrid.content is None else hybrid.content.family,
                     "cold_products_reached": len(hybrid.cold_items),
                     "matrix_settings": result.settings,
                 },

@@ -38,12 +38,12 @@ class BlendRecommender(Recommender):
         return blend
 
     def _fit(self, matrix: sp.csr_matrix, **kwargs: Any) -> None:
-        from recommender.ml.families import NEEDS_TEXT, make_model  # families imports us
+        from recommender.ml.families import fit_inputs, make_model  # families imports us
 
         models = []
         for spec in self.components:
             model = make_model(spec["family"], spec["params"])
-            models.append(model.fit(matrix, **(kwargs if spec["family"] in NEEDS_TEXT else {})))
+            models.append(model.fit(matrix, **fit_inputs(spec["family"], kwargs)))
         self._adopt(models)
 
     def _adopt(self, models: list[Recommender]) -> None:

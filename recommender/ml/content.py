@@ -7,6 +7,9 @@ its cosine with the profile. Products with no interactions have vectors like any
 so they are reachable at once; a customer with one or two interactions already has a
 profile. Only the vectors are saved (sparse npz), not the vectorizer: serving never
 transforms new text, new products arrive with the next retrain.
+
+`W2VContentRecommender` ("w2v_content") is the same model over Word2Vec product vectors
+given as an array (the NLP app's `embeddings`), offered when a tenant has them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommender.ml.base import Recommender, cosine_top_k
+from recommender.ml.item2vec import unit_rows
 
 MIN_DOCS_FOR_MAX_DF = 20  # in a tiny catalogue a shared word still tells products apart
 
@@ -105,4 +109,34 @@ class ContentRecommender(Recommender):
         return cosine_top_k(self.item_vectors_, np.asarray(item_indices), k, allowed_items)
 
     def _arrays(self) -> dict[str, sp.csr_matrix]:
+        return {"item_vectors_": self.item_vectors_}
+
+
+class W2VContentRecommender(ContentRecommender):
+    """The content model over Word2Vec product vectors (the NLP app's `embeddings`: the
+    TF-IDF weighted mean of each product's word vectors) instead of TF-IDF terms. Same
+    role and scoring: profile = the normalised, interaction-weighted sum of a customer's
+    item vectors; score = cosine with the profile. Dense vectors, so a profile also
+    matches products that share no word with it but use related ones.
+
+    Vectors are centred (see item2vec.unit_rows) so that cosines, and the hybrid's
+    cold-product threshold on them, mean the same as for TF-IDF. Products without a
+    vector (zero rows: no known word) score 0 and rank by popularity; without any vectors
+    the model is popularity. The vectors are saved with the model (dense npz).
+    """
+
+    family = "w2v_content"
+
+    def __init__(self, *, center: bool = True, weighting: str = "log") -> None:
+        self.center = center
+        self.weighting = weighting
+
+    def _fit(self, matrix: sp.csr_matrix, *, content_vectors: np.ndarray | None = None) -> None:
+        self.item_vectors_ = unit_rows(content_vectors, matrix.shape[1], center=self.center)
+
+    def _score(self, rows: sp.csr_matrix, user_indices: np.ndarray | None) -> np.ndarray:
+        profiles = normalize(np.asarray(rows @ self.item_vectors_))
+        return profiles @ self.item_vectors_.T
+
+    def _arrays(self) -> dict[str, np.ndarray]:
         return {"item_vectors_": self.item_vectors_}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from recommender.ml.base import Recommender
 from recommender.ml.blend import BlendRecommender
-from recommender.ml.content import ContentRecommender
+from recommender.ml.content import ContentRecommender, W2VContentRecommender
 from recommender.ml.factorization import ALSRecommender, BPRRecommender, PureSVDRecommender
+from recommender.ml.item2vec import Item2VecRecommender
 from recommender.ml.neighbours import EASERecommender, ItemKNNRecommender
 from recommender.ml.popularity import PopularityModel
 
@@ -21,11 +23,26 @@ FAMILIES: dict[str, type[Recommender]] = {
         PureSVDRecommender,
         BPRRecommender,
         ContentRecommender,
+        W2VContentRecommender,
+        Item2VecRecommender,
         PopularityModel,
         BlendRecommender,
     )
 }
 NEEDS_TEXT = frozenset({"content", "blend"})  # families whose fit() takes item_texts
+# Side inputs beyond the matrix, per family: what its fit() takes, each aligned with the
+# item columns. A blend passes each component the inputs that component takes.
+FIT_INPUTS: dict[str, tuple[str, ...]] = {
+    "content": ("item_texts",),
+    "w2v_content": ("content_vectors",),
+    "item2vec": ("item_vectors",),
+    "blend": ("item_texts", "content_vectors", "item_vectors"),
+}
+
+
+def fit_inputs(family: str, available: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `family`'s fit() among the `available` side inputs."""
+    return {name: available.get(name) for name in FIT_INPUTS.get(family, ())}
 
 
 def make_model(family: str, params: dict[str, Any] | None = None) -> Recommender:

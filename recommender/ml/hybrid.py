@@ -4,11 +4,16 @@ Three tiers, chosen per customer from the row they have NOW (not at training):
 - no positive history: popularity;
 - fewer than `min_history` distinct liked products (thin): a blend of content (their
   profile from what little they did) and popularity, or the primary model when the
-  tenant has no product text;
+  tenant has no product text nor Word2Vec product vectors;
 - otherwise the primary model (the selection's winner). Its scores for cold products
   (no interactions when it was fitted, so it knows nothing of them) are replaced by the
   score of each one's closest content neighbour among warm products, lowered by how
   unlike that neighbour it is: a new product reaches the customers of products like it.
+
+The content model is TF-IDF over product texts ("content") or the same over Word2Vec
+product vectors ("w2v_content", from the NLP app's embeddings), as the trainer chooses
+(`SelectionResult.content_family`); either is saved in the bundle's own npz files, so
+serving never needs the embeddings version it was built from.
 
 Every returned item carries its source: the primary family, "content" (a cold product
 placed through its content neighbour), "content+popularity" (the thin tier), "popularity".
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +34,7 @@ import scipy.sparse as sp
 from recommender.ml.base import Recommender, apply_weighting, cosine_top_k
 from recommender.ml.blend import BlendRecommender
 from recommender.ml.content import ContentRecommender
-from recommender.ml.families import load_model
+from recommender.ml.families import fit_inputs, load_model, make_model
 from recommender.ml.popularity import PopularityModel
 
 DEFAULT_MIN_HISTORY = 3  # distinct liked products before the primary model is trusted
@@ -110,19 +115,21 @@ class HybridRecommender:
         confidence: sp.csr_matrix,
         item_texts: Sequence[str] | None,
         *,
+        content_vectors: np.ndarray | None = None,
+        content_family: str = "content",
         min_history: int = DEFAULT_MIN_HISTORY,
         min_similarity: float = COLD_MIN_SIMILARITY,
     ) -> HybridRecommender:
         """Fit the companions of a fitted `primary` on the same matrix, and map each cold
-        product to its closest warm one by content."""
+        product to its closest warm one by content.
+
+        `content_family`: "content" (TF-IDF over `item_texts`) or "w2v_content" (over
+        `content_vectors`, rows aligned with the columns); when its input is missing the
+        other one is used, and without either there is no content model. A primary of
+        that family is reused as is."""
         popularity = PopularityModel(by="confidence").fit(confidence)
-        content = None
-        if item_texts is not None:
-            content = (
-                primary
-                if isinstance(primary, ContentRecommender)
-                else ContentRecommender().fit(confidence, item_texts=item_texts)
-            )
+        inputs = {"item_texts": item_texts, "content_vectors": content_vectors}
+        content = _content_model(primary, confidence, inputs, content_family)
         cold, neighbours, similarity = _cold_mapping(confidence, content, min_similarity)
         return cls(
             primary, popularity, content, min_history=min_history, cold_items=cold,
@@ -237,6 +244,28 @@ class HybridRecommender:
         }[params["content"]]
         popularity = load_model(directory / "popularity")
         return cls(primary, popularity, content, min_history=params["min_history"], **arrays)
+
+
+def _content_model(
+    primary: Recommender,
+    confidence: sp.csr_matrix,
+    inputs: dict[str, Any],
+    preferred: str,
+) -> ContentRecommender | None:
+    needs = {"content": "item_texts", "w2v_content": "content_vectors"}
+    if preferred not in needs:
+        raise ValueError(f"content_family must be one of {sorted(needs)}, not {preferred!r}")
+    order = [preferred, *(family for family in needs if family != preferred)]
+    available = [family for family in order if inputs[needs[family]] is not None]
+    if not available:
+        return None
+    family = available[0]
+    if primary.family == family and isinstance(primary, ContentRecommender):
+        return primary
+    # Both content families are ContentRecommenders (w2v_content subclasses content).
+    return cast(
+        ContentRecommender, make_model(family).fit(confidence, **fit_inputs(family, inputs))
+    )
 
 
 def _cold_mapping(

@@ -7,7 +7,8 @@ Three matrices share one pair of indices:
 - `disliked`: 1 where the customer's latest rating of the product is 1-2: never recommend;
 - `seen`: 1 where the customer bought or rated the product: left out when exclude_seen.
 
-Pure numpy/scipy, no Django.
+`catalogue` / `catalogue_rows` put a catalogue's product ids in index order, with the
+texts and vectors aligned with them. Pure numpy/scipy, no Django.
 """
 
 from __future__ import annotations
@@ -180,3 +181,39 @@ def _union(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
     union = (a + b).tocsr()
     union.data[:] = 1.0
     return union
+
+
+def catalogue(
+    arrays: InteractionArrays,
+    product_ids: np.ndarray | None,
+    item_texts: Sequence[str] | None,
+) -> tuple[IdIndex, list[str] | None]:
+    """The product index and the texts in its (sorted) order."""
+    if product_ids is None:
+        if item_texts is not None:
+            raise ValueError("item_texts needs the product_ids it is aligned with.")
+        return IdIndex.from_ids(arrays.product[arrays.product >= 0]), None
+    product_ids = np.asarray(product_ids, dtype=np.int64)
+    products = IdIndex.from_ids(product_ids)
+    if len(products) != len(product_ids):
+        raise ValueError("product_ids has duplicates.")
+    if item_texts is None:
+        return products, None
+    if len(item_texts) != len(product_ids):
+        raise ValueError("item_texts must have one text per product id.")
+    order = np.argsort(product_ids, kind="stable")
+    return products, [item_texts[i] for i in order]
+
+
+def catalogue_rows(
+    product_ids: np.ndarray | None, vectors: np.ndarray | None, name: str
+) -> np.ndarray | None:
+    """`vectors` (aligned with `product_ids`) in the catalogue's sorted order."""
+    if vectors is None:
+        return None
+    if product_ids is None:
+        raise ValueError(f"{name} needs the product_ids it is aligned with.")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(product_ids):
+        raise ValueError(f"{name} must have one row per product id.")
+    return vectors[np.argsort(np.asarray(product_ids, dtype=np.int64), kind="stable")]

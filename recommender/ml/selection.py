@@ -7,6 +7,10 @@ refitted on the whole train part and scored on test. The winner is the family wi
 best VALIDATION NDCG@k: tuning and choice never look at the test split, whose figures are
 reported as they come. Popularity is always evaluated as the baseline (and can win).
 
+Families that need side inputs join only when they are given: `content` product texts,
+`w2v_content` Word2Vec product vectors, `item2vec` item2vec vectors (both from the NLP
+app's `embeddings` kind); otherwise they are listed in `skipped` with the reason.
+
 The search goes round-robin over families (round 1 is every family's first, most
 promising configuration), so a tight budget still compares families. The budget covers
 the search AND the refits on the train part for the test figures: before each fit, the
@@ -30,8 +34,15 @@ from recommender.ml.base import Recommender
 from recommender.ml.blend import BlendRecommender
 from recommender.ml.data import DEFAULT_HALF_LIFE_DAYS, InteractionArrays
 from recommender.ml.evaluation import evaluate_model, time_split
-from recommender.ml.families import FAMILIES, NEEDS_TEXT, make_model
-from recommender.ml.matrix import FeedbackMatrices, IdIndex, build_matrices, relevance_matrix
+from recommender.ml.families import FAMILIES, fit_inputs, make_model
+from recommender.ml.matrix import (
+    FeedbackMatrices,
+    IdIndex,
+    build_matrices,
+    catalogue,
+    catalogue_rows,
+    relevance_matrix,
+)
 from recommender.ml.neighbours import EASE_MAX_ITEMS, ease_fit_seconds
 
 log = logging.getLogger(__name__)
@@ -66,13 +77,28 @@ DEFAULT_GRIDS: dict[str, list[dict[str, Any]]] = {
         {"factors": 128, "learning_rate": 0.01, "regularization": 0.01, "iterations": 200},
     ],
     "content": [{"char_ngrams": False}, {"char_ngrams": True}],
+    "w2v_content": [{"center": True}, {"center": False}],
+    "item2vec": [
+        {"neighbours": 50},
+        {"neighbours": 50, "center": True},
+        {"neighbours": 200},
+        {"neighbours": 20},
+    ],
 }
 # Round 1 goes cheapest first, so a tight budget still compares the families that fit.
-COST_ORDER = ("content", "itemknn", "svd", "als", "bpr", "ease")
+COST_ORDER = ("w2v_content", "content", "item2vec", "itemknn", "svd", "als", "bpr", "ease")
 REFIT_FACTOR = 1.3  # the train part is larger than the fit part
 BLEND_WEIGHTS = (0.3, 0.5)  # weight of the second-best family in a blend
 SEEDED = frozenset({"als", "bpr", "svd"})  # families that take random_state
-PREFERENCE = ("popularity", "content", "itemknn", "ease", "svd", "als", "bpr", "blend")  # ties
+PREFERENCE = (  # ties: the simpler, better understood family first
+    "popularity", "content", "w2v_content", "itemknn", "item2vec", "ease", "svd", "als", "bpr",
+    "blend",
+)  # fmt: skip
+VECTOR_FAMILIES = {"item2vec": "item_vectors", "w2v_content": "content_vectors"}
+NO_VECTORS = {
+    "item2vec": "no item2vec vectors (no active embeddings version with item vectors)",
+    "w2v_content": "no Word2Vec product vectors (no active embeddings version)",
+}
 
 
 @dataclass(frozen=True)
@@ -110,12 +136,50 @@ class SelectionResult:
     settings: dict[str, Any] = field(default_factory=dict)  # how matrices were built
     products: IdIndex | None = None
     item_texts: list[str] | None = None
+    item_vectors: np.ndarray | None = None  # item2vec, rows in `products` order
+    content_vectors: np.ndarray | None = None  # Word2Vec content, rows in `products` order
+    notes: dict[str, str] = field(default_factory=dict)  # family -> caveat on its figures
 
-    def refit(self, matrix: sp.csr_matrix, item_texts: Sequence[str] | None = None) -> Recommender:
+    def side_inputs(self, **overrides: Any) -> dict[str, Any]:
+        """Texts and vectors of the catalogue used in selection, unless overridden."""
+        inputs = {
+            "item_texts": self.item_texts,
+            "item_vectors": self.item_vectors,
+            "content_vectors": self.content_vectors,
+        }
+        return inputs | {name: value for name, value in overrides.items() if value is not None}
+
+    def refit(
+        self,
+        matrix: sp.csr_matrix,
+        item_texts: Sequence[str] | None = None,
+        *,
+        item_vectors: np.ndarray | None = None,
+        content_vectors: np.ndarray | None = None,
+    ) -> Recommender:
         """The winner with its parameters, fitted on `matrix`."""
         model = make_model(self.winner, self.winner_params)
-        texts = self.item_texts if item_texts is None else item_texts
-        return model.fit(matrix, **({"item_texts": texts} if self.winner in NEEDS_TEXT else {}))
+        inputs = self.side_inputs(
+            item_texts=item_texts, item_vectors=item_vectors, content_vectors=content_vectors
+        )
+        return model.fit(matrix, **fit_inputs(self.winner, inputs))
+
+    def content_family(self) -> str | None:
+        """The content model of the hybrid's thin tier and cold-product mapping.
+
+        TF-IDF ("content") unless Word2Vec ("w2v_content") ranked better on validation:
+        the two were scored on the same users, and a small tenant's Word2Vec can be near
+        degenerate (on 200 synthetic products every raw cosine was 1.0), so the switch
+        has to be earned on held-out data, not assumed. When only one has inputs, that
+        one; None when neither has.
+        """
+        has_texts, has_vectors = self.item_texts is not None, self.content_vectors is not None
+        if not (has_texts and has_vectors):
+            return "content" if has_texts else "w2v_content" if has_vectors else None
+        w2v, tfidf = (
+            self.validation.get(f, {}).get(self.metric) for f in ("w2v_content", "content")
+        )
+        return "w2v_content" if w2v is not None and tfidf is not None and w2v > tfidf else "content"
 
     def refit_on_all(
         self,
@@ -123,10 +187,13 @@ class SelectionResult:
         *,
         products: IdIndex | None = None,
         item_texts: Sequence[str] | None = None,
+        item_vectors: np.ndarray | None = None,
+        content_vectors: np.ndarray | None = None,
         now: float | None = None,
     ) -> tuple[Recommender, FeedbackMatrices]:
         """Fit the winner on all data for serving; returns it with the matrices (and their
-        indices) it was fitted on. Defaults to the catalogue and texts used in selection."""
+        indices) it was fitted on. Defaults to the catalogue, texts and vectors used in
+        selection (texts and vectors given here are in the order of `products`)."""
         products = products if products is not None else self.products
         matrices = build_matrices(
             arrays,
@@ -135,7 +202,11 @@ class SelectionResult:
             half_life_days=self.settings.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
             now=now,
         )
-        return self.refit(matrices.confidence, item_texts), matrices
+        model = self.refit(
+            matrices.confidence, item_texts, item_vectors=item_vectors,
+            content_vectors=content_vectors,
+        )  # fmt: skip
+        return model, matrices
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe: what a marketer needs to see why the winner won."""
@@ -150,6 +221,7 @@ class SelectionResult:
             "skipped": self.skipped,
             "untried": self.untried,
             "search_seconds": self.search_seconds,
+            "notes": self.notes,
         }
 
 
@@ -158,6 +230,9 @@ def select_model(
     *,
     product_ids: np.ndarray | None = None,
     item_texts: Sequence[str] | None = None,
+    item_vectors: np.ndarray | None = None,
+    content_vectors: np.ndarray | None = None,
+    vectors_through: float | None = None,
     families: Sequence[str] | None = None,
     grids: dict[str, list[dict[str, Any]]] | None = None,
     time_budget: float = 120.0,
@@ -174,9 +249,15 @@ def select_model(
     """Time-split selection on a tenant's interactions (see the module docstring).
 
     `product_ids` is the catalogue (so products without interactions get columns, and
-    content can reach them); `item_texts` is aligned with `product_ids`.
+    content can reach them); `item_texts`, `item_vectors` (item2vec) and `content_vectors`
+    (Word2Vec content) are aligned with `product_ids`, vectors with zero rows for products
+    that have none. `vectors_through`: the time of the newest event the item2vec vectors
+    were trained on; when it falls in the held-out windows, item2vec may have seen events
+    it is scored on, and `notes` says how many of them at most.
     """
     products, texts = catalogue(arrays, product_ids, item_texts)
+    item_vectors = catalogue_rows(product_ids, item_vectors, "item_vectors")
+    content_vectors = catalogue_rows(product_ids, content_vectors, "content_vectors")
     customers = IdIndex.from_ids(arrays.customer)
     holdout = time_split(arrays, test_fraction)
     inner = time_split(holdout.train, validation_fraction)
@@ -191,6 +272,8 @@ def select_model(
         split(inner.train, inner.test, inner.cutoff),
         split(holdout.train, holdout.test, holdout.cutoff),
         item_texts=texts,
+        item_vectors=item_vectors,
+        content_vectors=content_vectors,
         families=families,
         grids=grids,
         time_budget=time_budget,
@@ -200,29 +283,17 @@ def select_model(
         blend=blend,
     )
     result.settings, result.products = settings, products
+    if vectors_through is not None and "item2vec" in result.validation:
+        # item2vec learns from customers' sequences: held-out events it was trained on
+        # make its figures optimistic. Reported, not corrected: the vectors are given.
+        seen = [float(np.mean(h.timestamp <= vectors_through)) for h in (inner.test, holdout.test)]
+        if max(seen) > 0:
+            result.notes["item2vec"] = (
+                f"its vectors were trained on events up to a time that covers {seen[0]:.0%} "
+                f"of the validation and {seen[1]:.0%} of the test events: its figures may be "
+                "optimistic"
+            )
     return result
-
-
-def catalogue(
-    arrays: InteractionArrays,
-    product_ids: np.ndarray | None,
-    item_texts: Sequence[str] | None,
-) -> tuple[IdIndex, list[str] | None]:
-    """The product index and the texts in its (sorted) order."""
-    if product_ids is None:
-        if item_texts is not None:
-            raise ValueError("item_texts needs the product_ids it is aligned with.")
-        return IdIndex.from_ids(arrays.product[arrays.product >= 0]), None
-    product_ids = np.asarray(product_ids, dtype=np.int64)
-    products = IdIndex.from_ids(product_ids)
-    if len(products) != len(product_ids):
-        raise ValueError("product_ids has duplicates.")
-    if item_texts is None:
-        return products, None
-    if len(item_texts) != len(product_ids):
-        raise ValueError("item_texts must have one text per product id.")
-    order = np.argsort(product_ids, kind="stable")
-    return products, [item_texts[i] for i in order]
 
 
 def select_on_splits(
@@ -230,6 +301,8 @@ def select_on_splits(
     test: Split,
     *,
     item_texts: Sequence[str] | None = None,
+    item_vectors: np.ndarray | None = None,
+    content_vectors: np.ndarray | None = None,
     families: Sequence[str] | None = None,
     grids: dict[str, list[dict[str, Any]]] | None = None,
     time_budget: float = 120.0,
@@ -249,6 +322,16 @@ def select_on_splits(
     if item_texts is None and "content" in wanted:
         wanted.remove("content")
         skipped["content"] = "no product texts"
+    inputs = {
+        "item_texts": item_texts,
+        "item_vectors": item_vectors,
+        "content_vectors": content_vectors,
+    }
+    for family, name in VECTOR_FAMILIES.items():
+        vectors = inputs[name]
+        if family in wanted and (vectors is None or not np.any(vectors)):
+            wanted.remove(family)
+            skipped[family] = NO_VECTORS[family] if vectors is None else "no product has a vector"
     n_items = validation.train.shape[1]
     if "ease" in wanted and n_items > EASE_MAX_ITEMS:
         wanted.remove("ease")
@@ -260,7 +343,7 @@ def select_on_splits(
         family: str, params: dict[str, Any], split: Split, users: np.ndarray
     ) -> tuple[Trial, Recommender | None]:
         trial, model = Trial(family, params), None
-        fit_args = {"item_texts": item_texts} if family in NEEDS_TEXT else {}
+        fit_args = fit_inputs(family, inputs)
         try:
             started = time.perf_counter()
             model = make_model(family, _seeded(family, params, random_state))
@@ -357,6 +440,8 @@ def select_on_splits(
         untried=untried,
         search_seconds=search_seconds,
         item_texts=None if item_texts is None else list(item_texts),
+        item_vectors=item_vectors,
+        content_vectors=content_vectors,
     )
 
 
