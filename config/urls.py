@@ -24,6 +24,7 @@ api_v1 = [
     path("", include("training.api.urls")),
     path("", include("recommender.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("nlp.api.urls")),
 ]
 
 urlpatterns = [

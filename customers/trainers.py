@@ -62,6 +62,28 @@ class Scored:
     scores: np.ndarray | None = None
 
 
+REVIEW_SENTIMENT = "review_sentiment"
+
+
+def _with_review_sentiment(tenant: Tenant, features: CustomerFeatures) -> CustomerFeatures:
+    """The features plus how positive each customer's reviews read (mean P(positive) under
+    the active text classifier; 0.5, neutral, for customers without reviews), when the
+    tenant has a sentiment model: unhappy reviewers can then form a segment of their own."""
+    from nlp.selectors import customer_sentiments
+
+    with tenant_scope(tenant):
+        sentiments = customer_sentiments(tenant=tenant)
+    if not sentiments:
+        return features
+    column = np.array(
+        [sentiments.get(int(pk), (0, 0.5))[1] for pk in features.customer_ids], dtype=np.float64
+    )
+    return CustomerFeatures(
+        features.customer_ids, np.column_stack([features.X, column]),
+        [*features.names, REVIEW_SENTIMENT],
+    )  # fmt: skip
+
+
 class SegmentationTrainer:
     """k-means segments of the customers' features; ids stay stable across retrains by
     matching the new centroids to the active version's. Fitted on 80% of the customers and
@@ -77,6 +99,7 @@ class SegmentationTrainer:
         if span is None:
             return TrainingData(payload=None, watermark={}, rows=0)
         features = customer_feature_matrix(tenant=tenant, as_of=span[1] + timedelta(seconds=1))
+        features = _with_review_sentiment(tenant, features)
         previous = active_model_load(tenant=tenant, kind=self.kind)
         payload = {"features": features, "previous": previous[1] if previous else None}
         return TrainingData(payload=payload, watermark=span[2], rows=len(features.customer_ids))

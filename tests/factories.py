@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign, Recipient, Segment
 from customers.models import Customer, CustomerPrediction, Interaction, Product
+from nlp.models import LabelledExample, ReviewSentiment, SentimentSummary
+from nlp.services import example_key
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.services import api_key_create
@@ -166,6 +168,42 @@ class RecipientFactory(TenantOwnedFactory):
     group = Recipient.Group.TREATMENT
 
 
+class LabelledExampleFactory(TenantOwnedFactory):
+    class Meta:
+        model = LabelledExample
+
+    task = "topic"
+    text = factory.Sequence(lambda n: f"The parcel arrived late, number {n}")
+    key = factory.LazyAttribute(lambda o: example_key(o.task, o.text))
+    label = "delivery"
+
+
+class ReviewSentimentFactory(TenantOwnedFactory):
+    class Meta:
+        model = ReviewSentiment
+
+    version = factory.SubFactory(ModelVersionFactory, tenant=factory.SelfAttribute("..tenant"),
+                                 kind="text")  # fmt: skip
+    interaction = factory.SubFactory(
+        InteractionFactory, tenant=factory.SelfAttribute("..tenant"), kind="review",
+        text="Great", value=5.0,
+    )  # fmt: skip
+    label = "positive"
+    positive = 0.9
+
+
+class SentimentSummaryFactory(TenantOwnedFactory):
+    class Meta:
+        model = SentimentSummary
+
+    version = factory.SubFactory(ModelVersionFactory, tenant=factory.SelfAttribute("..tenant"),
+                                 kind="text")  # fmt: skip
+    customer = factory.SubFactory(CustomerFactory, tenant=factory.SelfAttribute("..tenant"))
+    reviews = 1
+    positive_share = 1.0
+    mean_positive = 0.9
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -180,6 +218,9 @@ FACTORIES = {
     ActiveModel: ActiveModelFactory,
     CustomerPrediction: CustomerPredictionFactory,
     Segment: SegmentFactory,
+    LabelledExample: LabelledExampleFactory,
+    ReviewSentiment: ReviewSentimentFactory,
+    SentimentSummary: SentimentSummaryFactory,
 }
 
 

@@ -255,16 +255,19 @@ def factory_for(route: Route):
     return factory
 
 
-def identity_field(route: Route, representation: dict) -> str:
-    """The field that tells rows apart in API answers: the lookup, id, or a natural key."""
+def identity_field(route: Route, representation: dict, *, natural_first: bool = False) -> str:
+    """The field that tells rows apart in API answers: the lookup, id, or a natural key
+    (first, for bulk upserts: server ids are not the client's to choose)."""
     lookup = route.view().lookup_field
-    candidates = [lookup, "id" if lookup == "pk" else None] + [
+    natural = [
         field
         for constraint in route.model._meta.constraints
         if isinstance(constraint, models.UniqueConstraint) and constraint.condition is None
         for field in constraint.fields
         if set(constraint.fields) - {field} == {"tenant"}
     ]
+    addressed = [lookup, "id" if lookup == "pk" else None]
+    candidates = natural + addressed if natural_first else addressed + natural
     for field in candidates:
         if field and field in representation:
             return field
@@ -435,8 +438,9 @@ def check_list_action(world: World, method: str):
     if getattr(getattr(world.route.cls, action, None), "url_path", action) == "bulk":
         # B's batch named A's ids: B gets rows of its own under those ids.
         assert response.status_code == 200, response.content
-        field = world.identity_field
-        world.assert_b_owns({field if field != "id" else "pk": world.identity(world.a_obj)})
+        shown = representation(world.route, world.a_obj)
+        field = identity_field(world.route, shown, natural_first=True)
+        world.assert_b_owns({field if field != "id" else "pk": str(shown[field])})
     return response
 
 

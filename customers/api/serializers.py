@@ -64,6 +64,18 @@ class SegmentRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class SentimentSerializer(serializers.Serializer):
+    reviews = serializers.IntegerField(help_text="Reviews read by the active classifier.")
+    positive_share = serializers.FloatField(help_text="Share read as positive.")
+    mean_positive = serializers.FloatField(help_text="Mean probability of positive.")
+
+
+SENTIMENT_HELP = (
+    "Sentiment of the reviews as the active text classifier (task `sentiment`) reads them; "
+    "null before one is trained or without reviews."
+)
+
+
 class CustomerDetailSerializer(CustomerSerializer):
     summary = serializers.SerializerMethodField()
     segment = serializers.SerializerMethodField(
@@ -77,10 +89,11 @@ class CustomerDetailSerializer(CustomerSerializer):
     churn_risk = serializers.SerializerMethodField(
         help_text="1 - propensity for a customer who has bought before; null otherwise."
     )
+    sentiment = serializers.SerializerMethodField(help_text=SENTIMENT_HELP)
 
     class Meta(CustomerSerializer.Meta):
         fields = [*CustomerSerializer.Meta.fields, "summary", "segment", "propensity",
-                  "churn_risk"]  # fmt: skip
+                  "churn_risk", "sentiment"]  # fmt: skip
 
     def get_summary(self, customer) -> CustomerSummarySerializer:
         return CustomerSummarySerializer(self.context["summary"]).data
@@ -94,6 +107,10 @@ class CustomerDetailSerializer(CustomerSerializer):
 
     def get_churn_risk(self, customer) -> float | None:
         return self.context.get("churn_risk")
+
+    @extend_schema_field(SentimentSerializer(allow_null=True))
+    def get_sentiment(self, customer) -> dict | None:
+        return self.context.get("sentiment")
 
 
 class ProductSerializer(ExternalIdSerializerMixin, serializers.ModelSerializer):
@@ -174,3 +191,14 @@ BULK_DESCRIPTION = (
     "rejected; each rejected row is listed by its index with the field and the reason. "
     "The answer is 200 when at least one row was accepted, 400 when none was."
 )
+
+
+class ProductDetailSerializer(ProductSerializer):
+    sentiment = serializers.SerializerMethodField(help_text=SENTIMENT_HELP)
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "sentiment"]
+
+    @extend_schema_field(SentimentSerializer(allow_null=True))
+    def get_sentiment(self, product) -> dict | None:
+        return self.context.get("sentiment")

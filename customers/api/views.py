@@ -13,10 +13,12 @@ from customers.api.serializers import (
     CustomerSerializer,
     InteractionInSerializer,
     InteractionSerializer,
+    ProductDetailSerializer,
     ProductSerializer,
 )
 from customers.ingest.validation import RowError, check_batch
 from customers.models import Customer, Interaction, Product
+from nlp.selectors import sentiment_of
 from tenants.api.viewsets import TenantModelViewSet, TenantViewSet
 from tenants.errors import BadRequest
 
@@ -83,7 +85,9 @@ class CustomerViewSet(ExternalIdViewSet):
         intelligence = selectors.customer_intelligence(
             tenant=self.tenant, customer=customer, frequency=summary["frequency"]
         )
-        context = {**self.get_serializer_context(), "summary": summary, **intelligence}
+        sentiment = sentiment_of(tenant=self.tenant, customer_id=customer.pk)
+        context = {**self.get_serializer_context(), "summary": summary, **intelligence,
+                   "sentiment": sentiment}  # fmt: skip
         return Response(CustomerDetailSerializer(customer, context=context).data)
 
     @extend_schema(
@@ -111,6 +115,13 @@ class ProductViewSet(ExternalIdViewSet):
 
     def delete_service(self, product):
         services.product_delete(product=product)
+
+    @extend_schema(responses=ProductDetailSerializer)
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        product = self.get_object()
+        context = {**self.get_serializer_context(),
+                   "sentiment": sentiment_of(tenant=self.tenant, product_id=product.pk)}  # fmt: skip
+        return Response(ProductDetailSerializer(product, context=context).data)
 
     @extend_schema(
         request=ProductSerializer(many=True),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.ingest.validation import (
@@ -116,6 +116,17 @@ def product_upsert_bulk(*, tenant: Tenant, rows: list) -> BulkResult:
     return result
 
 
+# Called (after commit) with the tenant when a batch stored reviews with text: the nlp app
+# registers the scoring of new reviews here, so ingest does not depend on it.
+NEW_REVIEW_HOOKS: list[Callable[[Tenant], None]] = []
+
+
+def _announce_reviews(tenant: Tenant, stored: list[dict]) -> None:
+    if NEW_REVIEW_HOOKS and any(r["text"] and r["kind"] in ("review", "rating") for r in stored):
+        for hook in NEW_REVIEW_HOOKS:
+            transaction.on_commit(lambda hook=hook: hook(tenant))
+
+
 def interaction_ingest_bulk(
     *, tenant: Tenant, rows: list, now: datetime | None = None
 ) -> BulkResult:
@@ -131,6 +142,8 @@ def interaction_ingest_bulk(
         return result
     if connection.vendor == "postgresql":
         _store_interactions_postgresql(tenant, unique, result)
+        if result.created:
+            _announce_reviews(tenant, list(unique.values()))
         return result
     with tenant_scope(tenant):
         seen = set(
@@ -165,6 +178,7 @@ def interaction_ingest_bulk(
             ignore_conflicts=True,
         )
         result.created += len(fresh)
+        _announce_reviews(tenant, fresh)
     return result
 
 

@@ -540,7 +540,7 @@ def _subset(body: dict, expected: dict) -> dict:
 def _stable(body: dict) -> dict:
     """A record as read back, without what changes on its own (timestamps, the summary and
     what the models say of a customer)."""
-    computed = ("updated_at", "summary", "segment", "propensity", "churn_risk")
+    computed = ("updated_at", "summary", "segment", "propensity", "churn_risk", "sentiment")
     return {k: v for k, v in body.items() if k not in computed}
 
 
