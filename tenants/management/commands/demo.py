@@ -88,7 +88,12 @@ class Command(BaseCommand):
         from training.registry import registered_kinds
         from training.services import training_run_train_now
 
-        for kind in registered_kinds():
+        # Embeddings feed the recommender's candidates, and review sentiment the segments.
+        first = ["embeddings", "text"]
+        for kind in sorted(
+            registered_kinds(),
+            key=lambda k: (k not in first, first.index(k) if k in first else 0, k),
+        ):
             # A short model search keeps the demo quick; scheduled retrains use the full one.
             run = training_run_train_now(tenant=tenant, kind=kind, parameters={"time_budget": 30})
             self.stdout.write(f"Trained {kind}: {run.status} {run.summary()}")
