@@ -165,7 +165,8 @@ class EmbeddingsTrainer:
         return TrainedModel(
             model=Embeddings(words, payload["product_ids"], content, items),
             metrics=metrics, baseline_metrics=baseline,
-            parameters={"sentences": len(sentences), "sequences": len(sequences)},
+            parameters={"sentences": len(sentences), "sequences": len(sequences),
+                        "chance_agreement": baseline["category_agreement"]},  # fmt: skip
         )  # fmt: skip
 
     def _evaluate(self, products, reviews, categories, held_out, seed, workers):
