@@ -456,7 +456,7 @@ class RecipientAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="customer", ordering="customer__external_id")
     def customer_external_id(self, obj: Recipient) -> str:
-        return obj.customer.external_id
+        return obj.customer.external_id if obj.customer else "(erased)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -103,8 +103,9 @@ class Recipient(TenantOwnedModel):
         HELD_OUT = "held_out"  # the control group: never sent
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    # Null once the customer is erased: the row stays so the campaign's counts do not change.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="campaign_receipts"
+        "customers.Customer", null=True, on_delete=models.SET_NULL, related_name="campaign_receipts"
     )
     group = models.CharField(max_length=10, choices=Group.choices)
     variant = models.CharField(max_length=50, blank=True, default="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -15,7 +15,8 @@ from django.utils.safestring import SafeString
 
 from customers import services
 from customers.admin_charts import propensity_details, segmentation_details
-from customers.models import Customer, Interaction, Product
+from customers.erasure import customer_erase
+from customers.models import Customer, ErasureRecord, Interaction, Product
 from customers.selectors import customer_intelligence, customer_summary
 from tenants.admin import TenantScopedAdminMixin, adopt_saved
 from training.admin import DETAIL_RENDERERS
@@ -66,6 +67,22 @@ class CustomerAdmin(ExternalIdAdmin):
         *("rfm_summary", "created_at", "updated_at"),
     )
     readonly_fields = ("rfm_summary", "created_at", "updated_at")
+    actions = ("erase",)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return self.can_write(request)
+
+    @admin.action(description="Erase the selected customers (GDPR)", permissions=["erase"])
+    def erase(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """As `DELETE customers/{id}/?erase=true`: data, derived data and a record of the
+        erasure that does not name the customer."""
+        erased = 0
+        for customer in queryset:
+            customer_erase(tenant=customer.tenant, customer=customer,
+                           erased_by=f"user:{request.user.get_username()}")  # fmt: skip
+            erased += 1
+        self.message_user(request, f"Erased {erased} customer(s); the models trained on their "
+                          "data retrain at their next scheduled run.", messages.SUCCESS)  # fmt: skip
 
     def create_service(self, *, tenant, data: dict) -> Customer:
         return services.customer_create(tenant=tenant, data=data)
@@ -168,3 +185,22 @@ class InteractionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 DETAIL_RENDERERS["segmentation"] = lambda details, metrics: segmentation_details(details)
 DETAIL_RENDERERS["propensity"] = propensity_details
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """What was erased, when and by whom (never who): read-only, for the data-protection
+    officer."""
+
+    list_display = ("erased_at", "erased_by", "removed", "versions_marked")
+    list_filter = ("erased_at",)
+    readonly_fields = ("tenant", "erased_at", "erased_by", "removed", "versions_marked")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

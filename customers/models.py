@@ -121,3 +121,16 @@ class CustomerPrediction(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.customer_id} @ {self.version_id}"
+
+
+class ErasureRecord(TenantOwnedModel):
+    """That a customer was erased, when and by whom, and how much was removed; never who
+    (no id, no email: the record must not bring back what it records the removal of)."""
+
+    erased_at = models.DateTimeField(auto_now_add=True)
+    erased_by = models.CharField(max_length=200)  # "user:<username>" or "api key:<prefix>"
+    removed = models.JSONField(default=dict)  # rows removed or detached, per kind
+    versions_marked = models.JSONField(default=list)  # model versions set to retrain
+
+    def __str__(self) -> str:
+        return f"erasure {self.erased_at:%Y-%m-%d %H:%M} by {self.erased_by}"

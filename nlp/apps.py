@@ -6,10 +6,12 @@ class NlpConfig(AppConfig):
     verbose_name = "Text"
 
     def ready(self) -> None:
+        from customers.erasure import ERASURE_HOOKS
         from customers.ingest.bulk import NEW_REVIEW_HOOKS
         from nlp import trainers  # noqa: F401  (registers the trainers)
 
         NEW_REVIEW_HOOKS.append(_score_new_reviews)
+        ERASURE_HOOKS.append(_forget_reviews)
 
 
 def _score_new_reviews(tenant) -> None:
@@ -18,3 +20,9 @@ def _score_new_reviews(tenant) -> None:
 
     if services.has_active_text_model(tenant):  # no classifier yet: nothing to read them
         score_new_reviews.delay(tenant.pk)
+
+
+def _forget_reviews(tenant, customer) -> dict[str, int]:
+    from nlp import services
+
+    return services.customer_reviews_forget(tenant=tenant, customer_id=customer.pk)

@@ -222,33 +222,59 @@ def _summaries_refresh(
         touched = selectors.reviews(tenant=tenant).filter(pk__in=interaction_ids)
         customers = set(touched.values_list("customer_id", flat=True))
         products = set(touched.exclude(product=None).values_list("product_id", flat=True))
-        read = ReviewSentiment.objects.filter(tenant=tenant, version=version)
-        positive = Q(label=selectors.POSITIVE)
-        for field, ids in (("customer", customers), ("product", products)):
-            SentimentSummary.objects.filter(
-                tenant=tenant, version=version, **{f"{field}_id__in": ids}
-            ).delete()
-            rows = (
-                read.filter(**{f"interaction__{field}_id__in": ids})
-                .values(f"interaction__{field}_id")
-                .annotate(n=Count("pk"), pos=Count("pk", filter=positive), mean=Avg("positive"))
-            )
-            SentimentSummary.objects.bulk_create(
-                [
-                    SentimentSummary(
-                        tenant=tenant,
-                        version=version,
-                        reviews=row["n"],
-                        positive_share=row["pos"] / row["n"],
-                        mean_positive=float(row["mean"])
-                        if has_positive and row["mean"] is not None
-                        else row["pos"] / row["n"],
-                        **{f"{field}_id": row[f"interaction__{field}_id"]},
-                    )  # fmt: skip
-                    for row in rows
-                ],
-                batch_size=5_000,
-            )
+        _summaries_rebuild(tenant, version, {"customer": customers, "product": products},
+                           has_positive)  # fmt: skip
+
+
+def _summaries_rebuild(
+    tenant: Tenant, version: ModelVersion, subjects: dict[str, set[int]], has_positive: bool
+) -> None:
+    """Replace the version's summaries of these customers and products (field -> ids) with
+    ones computed from its review rows now."""
+    read = ReviewSentiment.objects.filter(tenant=tenant, version=version)
+    positive = Q(label=selectors.POSITIVE)
+    for subject, ids in subjects.items():
+        SentimentSummary.objects.filter(
+            tenant=tenant, version=version, **{f"{subject}_id__in": ids}
+        ).delete()
+        rows = (
+            read.filter(**{f"interaction__{subject}_id__in": ids})
+            .values(f"interaction__{subject}_id")
+            .annotate(n=Count("pk"), pos=Count("pk", filter=positive), mean=Avg("positive"))
+        )
+        SentimentSummary.objects.bulk_create(
+            [
+                SentimentSummary(
+                    tenant=tenant,
+                    version=version,
+                    reviews=row["n"],
+                    positive_share=row["pos"] / row["n"],
+                    mean_positive=float(row["mean"])
+                    if has_positive and row["mean"] is not None
+                    else row["pos"] / row["n"],
+                    **{f"{subject}_id": row[f"interaction__{subject}_id"]},
+                )  # fmt: skip
+                for row in rows
+            ],
+            batch_size=5_000,
+        )
+
+
+def customer_reviews_forget(*, tenant: Tenant, customer_id: int) -> dict[str, int]:
+    """Before a customer is erased: drop what every version read in their reviews, and
+    recompute the summaries of the products they reviewed without them."""
+    with tenant_scope(tenant):
+        read = ReviewSentiment.objects.filter(tenant=tenant, interaction__customer_id=customer_id)
+        products: dict[int, set[int]] = {}
+        for version_id, product_id in read.exclude(interaction__product=None).values_list(
+            "version_id", "interaction__product_id"
+        ):
+            products.setdefault(version_id, set()).add(product_id)
+        removed, _ = read.delete()
+        SentimentSummary.objects.filter(tenant=tenant, customer_id=customer_id).delete()
+        for version in ModelVersion.objects.filter(tenant=tenant, pk__in=list(products)):
+            _summaries_rebuild(tenant, version, {"product": products[version.pk]}, True)
+    return {"review_sentiments": removed}
 
 
 def reviews_score_new(*, tenant_id: int) -> int:

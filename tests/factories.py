@@ -13,7 +13,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign, Recipient, Segment
-from customers.models import Customer, CustomerPrediction, Interaction, Product
+from customers.models import Customer, CustomerPrediction, ErasureRecord, Interaction, Product
 from nlp.models import LabelledExample, ReviewSentiment, SentimentSummary
 from nlp.services import example_key
 from tenants.context import tenant_scope
@@ -204,6 +204,14 @@ class SentimentSummaryFactory(TenantOwnedFactory):
     mean_positive = 0.9
 
 
+class ErasureRecordFactory(TenantOwnedFactory):
+    class Meta:
+        model = ErasureRecord
+
+    erased_by = "user:dpo"
+    removed = factory.LazyFunction(lambda: {"interactions": 3})
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -221,6 +229,7 @@ FACTORIES = {
     LabelledExample: LabelledExampleFactory,
     ReviewSentiment: ReviewSentimentFactory,
     SentimentSummary: SentimentSummaryFactory,
+    ErasureRecord: ErasureRecordFactory,
 }
 
 

@@ -86,6 +86,9 @@ class ModelVersion(TenantOwnedModel):
     baseline_metrics = models.JSONField(default=dict, blank=True)
     candidates = models.JSONField(default=dict, blank=True)
     rejection_reason = models.TextField(blank=True, default="")
+    # Set when a customer whose data this version learnt from is erased: the next scheduled
+    # retrain of the kind runs whatever its cadence and new data, and replaces it.
+    retrain_required = models.BooleanField(default=False)
     artifact_path = models.CharField(max_length=500)
     artifact_sha256 = models.CharField(max_length=64)
     library_versions = models.JSONField(default=dict)

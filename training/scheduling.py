@@ -63,6 +63,13 @@ def retraining_fan_out(*, now: datetime | None = None) -> FanOutReport:
             (a.tenant_id, a.kind): (a.version.watermark_interaction_id, a.version.created_at)
             for a in ActiveModel.objects.select_related("version")
         }
+        # A version trained on an erased customer's data is replaced at the next run,
+        # whatever the cadence and the new data.
+        erased = set(
+            ActiveModel.objects.filter(version__retrain_required=True).values_list(
+                "tenant_id", "kind"
+            )
+        )
         busy = set(
             TrainingRun.objects.filter(
                 status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
@@ -76,6 +83,7 @@ def retraining_fan_out(*, now: datetime | None = None) -> FanOutReport:
                 cadence_ok = trained_at is None or now - trained_at >= timedelta(
                     hours=policy.cadence_hours
                 )
+                cadence_ok = cadence_ok or (tenant_id, kind) in erased
                 if policy.enabled and cadence_ok and (tenant_id, kind) not in busy:
                     candidates[(tenant_id, kind)] = policy
         marks = {key: active.get(key, (0, None))[0] for key in candidates}
@@ -84,7 +92,8 @@ def retraining_fan_out(*, now: datetime | None = None) -> FanOutReport:
         due = [
             (tenant_id, kind)
             for (tenant_id, kind), policy in candidates.items()
-            if counts.get((tenant_id, marks[(tenant_id, kind)]), 0)
+            if (tenant_id, kind) in erased
+            or counts.get((tenant_id, marks[(tenant_id, kind)]), 0)
             >= max(policy.min_new_interactions, 1)
         ]
         runs = TrainingRun.objects.bulk_create(

@@ -285,7 +285,12 @@ def _store_version(
         champion = active.version if active else None
         tolerance = _tolerance(run.kind)
         challenger_value = trained.metrics.get(primary, float("-inf"))
-        if champion is not None and challenger_value < (champion.primary_value or 0) - tolerance:
+        # A champion that learnt from an erased customer cannot stay, however good it is.
+        must_replace = champion is not None and champion.retrain_required
+        worse = (
+            champion is not None and challenger_value < (champion.primary_value or 0) - tolerance
+        )
+        if worse and not must_replace:
             version.rejection_reason = (
                 f"{primary} {challenger_value:.4f} is worse than the active v{champion.version}'s "
                 f"{champion.primary_value:.4f} by more than the tolerance {tolerance}."

@@ -96,7 +96,12 @@ class LaunchSerializer(serializers.Serializer):
 
 
 class RecipientSerializer(serializers.ModelSerializer):
-    customer = serializers.CharField(source="customer.external_id", read_only=True)
+    customer = serializers.CharField(
+        source="customer.external_id",
+        read_only=True,
+        allow_null=True,
+        help_text="External id; null once the customer was erased.",
+    )
 
     class Meta:
         model = Recipient

@@ -1,4 +1,5 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -16,6 +17,7 @@ from customers.api.serializers import (
     ProductDetailSerializer,
     ProductSerializer,
 )
+from customers.erasure import customer_erase, customer_export
 from customers.ingest.validation import RowError, check_batch
 from customers.models import Customer, Interaction, Product
 from nlp.selectors import sentiment_of
@@ -77,6 +79,28 @@ class CustomerViewSet(ExternalIdViewSet):
 
     def delete_service(self, customer):
         services.customer_delete(customer=customer)
+
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "erase", bool, description="Erase under GDPR: also drop derived data (review "
+            "sentiment, pending campaign sends), mark every model version trained on the "
+            "customer's data for retraining, and keep an erasure record (what, when, by "
+            "whom; not who). Campaign counts are kept.")],
+        responses={204: None},
+    )  # fmt: skip
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        if request.query_params.get("erase", "").lower() not in ("true", "1", "yes"):
+            return super().destroy(request, *args, **kwargs)
+        customer_erase(tenant=self.tenant, customer=self.get_object(),
+                       erased_by=f"api key:{request.auth.prefix}")  # fmt: skip
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def export(self, request: Request, *args, **kwargs) -> Response:
+        """Everything held about the customer (GDPR access request): profile,
+        interactions, model outputs, campaigns, review sentiment."""
+        return Response(customer_export(tenant=self.tenant, customer=self.get_object()))
 
     @extend_schema(responses=CustomerDetailSerializer)
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
