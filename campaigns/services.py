@@ -21,6 +21,7 @@ from campaigns.models import Campaign, Recipient, Segment
 from campaigns.rendering import compile_variants, variant_names
 from campaigns.selectors import campaign_audience
 from customers.models import Customer
+from customers.services import consent_record
 from tenants.context import tenant_scope
 from tenants.errors import BadRequest, Conflict, NotFound
 from tenants.models import Tenant
@@ -284,4 +285,6 @@ def customer_unsubscribe(*, token: str) -> Customer:
         if customer.email_opt_in:
             customer.email_opt_in = False
             customer.save(update_fields=["email_opt_in", "updated_at"])
+            consent_record(tenant=tenant_id, changes={customer.pk: False},
+                           source="unsubscribe link")  # fmt: skip
     return customer

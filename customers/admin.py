@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 from customers import services
 from customers.admin_charts import propensity_details, segmentation_details
 from customers.erasure import customer_erase
-from customers.models import Customer, ErasureRecord, Interaction, Product
+from customers.models import ConsentEvent, Customer, ErasureRecord, Interaction, Product
 from customers.selectors import customer_intelligence, customer_summary
 from tenants.admin import TenantScopedAdminMixin, adopt_saved
 from training.admin import DETAIL_RENDERERS
@@ -85,10 +85,10 @@ class CustomerAdmin(ExternalIdAdmin):
                           "data retrain at their next scheduled run.", messages.SUCCESS)  # fmt: skip
 
     def create_service(self, *, tenant, data: dict) -> Customer:
-        return services.customer_create(tenant=tenant, data=data)
+        return services.customer_create(tenant=tenant, data=data, source="admin")
 
     def update_service(self, obj: Customer, data: dict) -> Customer:
-        return services.customer_update(customer=obj, data=data)
+        return services.customer_update(customer=obj, data=data, source="admin")
 
     def delete_service(self, obj: Customer) -> None:
         services.customer_delete(customer=obj)
@@ -187,14 +187,8 @@ DETAIL_RENDERERS["segmentation"] = lambda details, metrics: segmentation_details
 DETAIL_RENDERERS["propensity"] = propensity_details
 
 
-@admin.register(ErasureRecord)
-class ErasureRecordAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    """What was erased, when and by whom (never who): read-only, for the data-protection
-    officer."""
-
-    list_display = ("erased_at", "erased_by", "removed", "versions_marked")
-    list_filter = ("erased_at",)
-    readonly_fields = ("tenant", "erased_at", "erased_by", "removed", "versions_marked")
+class ReadOnlyLogAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """An append-only log: shown, never added to, changed or deleted by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -204,3 +198,20 @@ class ErasureRecordAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(ReadOnlyLogAdmin):
+    """What was erased, when and by whom (never who), for the data-protection officer."""
+
+    list_display = ("erased_at", "erased_by", "removed", "versions_marked")
+    list_filter = ("erased_at",)
+    readonly_fields = ("tenant", "erased_at", "erased_by", "removed", "versions_marked")
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyLogAdmin):
+    list_display = ("occurred_at", "customer", "channel", "granted", "source")
+    list_filter = ("channel", "granted", "source")
+    search_fields = ("=customer__external_id",)
+    readonly_fields = ("tenant", "customer", "channel", "granted", "source", "occurred_at")

@@ -52,7 +52,8 @@ def customer_erase(*, tenant: Tenant, customer: Customer, erased_by: str) -> Era
 
 
 def customer_export(*, tenant: Tenant, customer: Customer) -> dict:
-    """Everything held about the customer, as JSON-ready data."""
+    """Everything held about the customer, as JSON-ready data: profile, interactions, model
+    outputs, the consent log, campaigns and review sentiment."""
     with tenant_scope(tenant):
         interactions = list(
             Interaction.objects.filter(tenant=tenant, customer=customer)
@@ -77,6 +78,11 @@ def customer_export(*, tenant: Tenant, customer: Customer) -> dict:
                 "campaign__name", "group", "variant", "status", "excluded_reason", "sent_at"
             )
         )
+        consent = list(
+            customer.consent_events.filter(tenant=tenant)
+            .order_by("occurred_at", "id")
+            .values("channel", "granted", "source", "occurred_at")
+        )
         sentiments = list(
             customer.sentiment_summaries.filter(tenant=tenant).values(
                 "version__version", "reviews", "positive_share", "mean_positive"
@@ -95,6 +101,7 @@ def customer_export(*, tenant: Tenant, customer: Customer) -> dict:
             {"kind": p["version__kind"], "version": p["version__version"],
              "segment": p["segment"], "score": p["score"]} for p in predictions
         ],
+        "consent_log": consent,
         "campaigns": [{**r, "campaign": r.pop("campaign__name")} for r in receipts],
         "review_sentiment": [{**s, "version": s.pop("version__version")} for s in sentiments],
     }  # fmt: skip

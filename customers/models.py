@@ -134,3 +134,23 @@ class ErasureRecord(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"erasure {self.erased_at:%Y-%m-%d %H:%M} by {self.erased_by}"
+
+
+class ConsentEvent(TenantOwnedModel):
+    """The append-only history behind a customer's consent flags: every grant and
+    withdrawal, on which channel, from where. Nothing updates or deletes these rows except
+    the customer's erasure."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_events")
+    channel = models.CharField(max_length=20, default="email")
+    granted = models.BooleanField()
+    source = models.CharField(max_length=50)  # api, bulk, admin, unsubscribe link
+    occurred_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "customer", "occurred_at"], name="consent_customer_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {'granted' if self.granted else 'withdrawn'} ({self.source})"

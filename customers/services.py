@@ -9,6 +9,7 @@ from django.db import connection
 
 from customers.ingest.bulk import (  # noqa: F401  (re-exported: the app's write API)
     BulkResult,
+    consent_record,  # noqa: F401  (re-exported)
     customer_upsert_bulk,
     interaction_ingest_bulk,
     product_upsert_bulk,
@@ -35,12 +36,21 @@ def _update(instance, data: dict):
     return instance
 
 
-def customer_create(*, tenant: Tenant, data: dict) -> Customer:
-    return _create(Customer, tenant, data)
+def customer_create(*, tenant: Tenant, data: dict, source: str = "api") -> Customer:
+    customer = _create(Customer, tenant, data)
+    if "email_opt_in" in data:
+        consent_record(tenant=tenant, changes={customer.pk: customer.email_opt_in}, source=source)
+    return customer
 
 
-def customer_update(*, customer: Customer, data: dict) -> Customer:
-    return _update(customer, data)
+def customer_update(*, customer: Customer, data: dict, source: str = "api") -> Customer:
+    before = customer.email_opt_in
+    customer = _update(customer, data)
+    if "email_opt_in" in data and customer.email_opt_in != before:
+        consent_record(
+            tenant=customer.tenant_id, changes={customer.pk: customer.email_opt_in}, source=source
+        )
+    return customer
 
 
 def customer_delete(*, customer: Customer) -> None:

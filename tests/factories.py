@@ -13,7 +13,14 @@ import factory
 from django.contrib.auth import get_user_model
 
 from campaigns.models import Campaign, Recipient, Segment
-from customers.models import Customer, CustomerPrediction, ErasureRecord, Interaction, Product
+from customers.models import (
+    ConsentEvent,
+    Customer,
+    CustomerPrediction,
+    ErasureRecord,
+    Interaction,
+    Product,
+)
 from nlp.models import LabelledExample, ReviewSentiment, SentimentSummary
 from nlp.services import example_key
 from tenants.context import tenant_scope
@@ -212,6 +219,15 @@ class ErasureRecordFactory(TenantOwnedFactory):
     removed = factory.LazyFunction(lambda: {"interactions": 3})
 
 
+class ConsentEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = ConsentEvent
+
+    customer = factory.SubFactory(CustomerFactory, tenant=factory.SelfAttribute("..tenant"))
+    granted = True
+    source = "api"
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -230,6 +246,7 @@ FACTORIES = {
     ReviewSentiment: ReviewSentimentFactory,
     SentimentSummary: SentimentSummaryFactory,
     ErasureRecord: ErasureRecordFactory,
+    ConsentEvent: ConsentEventFactory,
 }
 
 

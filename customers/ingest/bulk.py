@@ -15,7 +15,7 @@ from customers.ingest.validation import (
     validate_interaction,
     validate_product,
 )
-from customers.models import Customer, Interaction, Product
+from customers.models import ConsentEvent, Customer, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
@@ -100,11 +100,41 @@ def _upsert(model: type, tenant: Tenant, valid: list[tuple[int, dict]], result: 
     result.duplicates += len(valid) - len(latest)
 
 
-def customer_upsert_bulk(*, tenant: Tenant, rows: list) -> BulkResult:
+def consent_record(*, tenant: Tenant | int, changes: dict[int, bool], source: str,
+                   channel: str = "email") -> None:  # fmt: skip
+    """Append grants and withdrawals (customer id -> granted) to the consent log."""
+    if not changes:
+        return
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    with tenant_scope(tenant_id):
+        ConsentEvent.objects.bulk_create(
+            ConsentEvent(
+                tenant_id=tenant_id, customer_id=pk, channel=channel, granted=granted, source=source
+            )  # fmt: skip
+            for pk, granted in changes.items()
+        )
+
+
+def customer_upsert_bulk(*, tenant: Tenant, rows: list, source: str = "bulk") -> BulkResult:
     result = BulkResult()
     valid = _validate_all(rows, validate_customer, result)
     with tenant_scope(tenant):
+        # Consent before and after, for the log: only real changes are appended.
+        named = {clean["external_id"]: clean["email_opt_in"] for _, clean in valid
+                 if "email_opt_in" in clean}  # fmt: skip
+        before = dict(
+            Customer.objects.filter(external_id__in=named).values_list(
+                "external_id", "email_opt_in"
+            )
+        )
         _upsert(Customer, tenant, valid, result)
+        after = Customer.objects.filter(external_id__in=named).values_list(
+            "external_id", "id", "email_opt_in"
+        )
+        consent_record(
+            tenant=tenant, source=source,
+            changes={pk: now for ext, pk, now in after if before.get(ext) != now},
+        )  # fmt: skip
     return result
 
 
