@@ -22,6 +22,7 @@ from campaigns.rendering import compile_variants, variant_names
 from campaigns.selectors import campaign_audience
 from customers.models import Customer
 from customers.services import consent_record
+from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.errors import BadRequest, Conflict, NotFound
 from tenants.models import Tenant
@@ -190,6 +191,8 @@ def campaign_launch(*, tenant: Tenant, campaign: Campaign, now: datetime | None 
         campaign.save(update_fields=["status", "launched_at", "heartbeat_at", "updated_at"])
         counts = Counter(r.status for r in recipients)
         excluded = Counter(r.excluded_reason for r in recipients if r.excluded_reason)
+        audit(tenant=tenant, action="campaign launched", object_type="Campaign",
+              object_ref=campaign.pk, details={"recipients": len(recipients)})  # fmt: skip
         _enqueue_send(tenant, campaign)
     return {
         "status": campaign.status, "recipients": len(recipients), **counts,

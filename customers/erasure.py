@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.db.models import Min
 
 from customers.models import Customer, CustomerPrediction, ErasureRecord, Interaction
+from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
@@ -46,14 +47,19 @@ def customer_erase(*, tenant: Tenant, customer: Customer, erased_by: str) -> Era
             marked = list(versions.values_list("pk", flat=True))
             versions.update(retrain_required=True)
         customer.delete()
-        return ErasureRecord.objects.create(
+        record = ErasureRecord.objects.create(
             tenant=tenant, erased_by=erased_by[:200], removed=removed, versions_marked=marked
         )
+        audit(tenant=tenant, action="customer erased", object_type="ErasureRecord",
+              object_ref=record.pk)  # fmt: skip
+        return record
 
 
 def customer_export(*, tenant: Tenant, customer: Customer) -> dict:
     """Everything held about the customer, as JSON-ready data: profile, interactions, model
     outputs, the consent log, campaigns and review sentiment."""
+    audit(tenant=tenant, action="customer exported", object_type="Customer",
+          object_ref=customer.external_id)  # fmt: skip
     with tenant_scope(tenant):
         interactions = list(
             Interaction.objects.filter(tenant=tenant, customer=customer)

@@ -23,7 +23,8 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from tenants.models import ApiKey, Membership, Tenant, TenantOwnedModel
+from tenants.audit import audit
+from tenants.models import ApiKey, AuditEvent, Membership, Tenant, TenantOwnedModel
 from tenants.services import api_key_create, api_key_revoke, membership_set
 
 Role = Membership.Role
@@ -154,6 +155,26 @@ class TenantScopedAdminMixin:
         if request.user.is_superuser:
             return queryset
         return queryset.filter(tenant_id__in=visible_tenant_ids(request))
+
+    # The audit log: the admin's own history (LogEntry) is global; this one is per tenant.
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        self._audit(obj, "admin add")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        self._audit(obj, "admin change")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        for obj in queryset:
+            self._audit(obj, "admin delete")
+        return super().log_deletions(request, queryset)
+
+    def _audit(self, obj: Any, action: str) -> None:
+        tenant_id = getattr(obj, "tenant_id", None)
+        if tenant_id is not None:
+            audit(tenant=tenant_id, action=action, object_type=type(obj).__name__,
+                  object_ref=getattr(obj, "external_id", None) or obj.pk)  # fmt: skip
 
     # Permissions from the membership role.
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -483,3 +504,23 @@ class ApiKeyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if not (revoked or refused):
             self.message_user(request, "The selected keys were already revoked.", messages.INFO)
         return None
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Who did what to which object, per tenant: read-only."""
+
+    list_display = ("occurred_at", "actor", "action", "object_type", "object_ref")
+    list_filter = ("action", "object_type", "occurred_at")
+    search_fields = ("actor", "=object_ref")
+    readonly_fields = ("tenant", "occurred_at", "actor", "action", "object_type", "object_ref",
+                       "details")  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from tenants.audit import acting_as
 from tenants.context import tenant_scope
 from tenants.selectors import tenant_ids_for_user
 
@@ -17,5 +18,5 @@ class AdminTenantScopeMiddleware:
         if not request.path.startswith("/admin/") or not (user and user.is_authenticated):
             return self.get_response(request)
         request.tenant_ids = tenant_ids_for_user(user=user)
-        with tenant_scope(tenants=request.tenant_ids):
+        with acting_as(f"user:{user.get_username()}"), tenant_scope(tenants=request.tenant_ids):
             return self.get_response(request)

@@ -137,3 +137,22 @@ class ApiKey(TenantOwnedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuditEvent(TenantOwnedModel):
+    """Who (a user or an API key) did what to which object: writes over the API and in the
+    admin, erasures, exports, API key creation and revocation, model activations and
+    campaign launches. Append-only; read-only in the admin."""
+
+    actor = models.CharField(max_length=200)  # "user:<name>", "api key:<prefix>", "system"
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100, blank=True, default="")
+    object_ref = models.CharField(max_length=300, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_ref}".strip()

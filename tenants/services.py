@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.utils import timezone
 
+from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.rls import KEY_LOOKUP_FUNCTION
@@ -82,15 +83,20 @@ def api_key_create(
             scopes=scopes,
             created_by=created_by,
         )
+        audit(tenant=tenant, action="api key created", object_type="ApiKey",
+              object_ref=f"{name} ({prefix})", details={"scopes": scopes})  # fmt: skip
     return CreatedApiKey(api_key=api_key, raw_key=f"{KEY_PREFIX}_{prefix}_{secret}")
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     with tenant_scope(api_key.tenant_id):
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         api_key.refresh_from_db()
+        if revoked:
+            audit(tenant=api_key.tenant_id, action="api key revoked", object_type="ApiKey",
+                  object_ref=f"{api_key.name} ({api_key.prefix})")  # fmt: skip
     return api_key
 
 

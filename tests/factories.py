@@ -24,7 +24,7 @@ from customers.models import (
 from nlp.models import LabelledExample, ReviewSentiment, SentimentSummary
 from nlp.services import example_key
 from tenants.context import tenant_scope
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant
 from tenants.services import api_key_create
 from training.models import ActiveModel, ModelVersion, RetrainPolicy, TrainingRun
 
@@ -228,6 +228,16 @@ class ConsentEventFactory(TenantOwnedFactory):
     source = "api"
 
 
+class AuditEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = AuditEvent
+
+    actor = "user:someone"
+    action = "create"
+    object_type = "Customer"
+    object_ref = factory.Sequence(lambda n: f"c-{n}")
+
+
 _key_numbers = itertools.count(1)
 
 FACTORIES = {
@@ -247,6 +257,7 @@ FACTORIES = {
     SentimentSummary: SentimentSummaryFactory,
     ErasureRecord: ErasureRecordFactory,
     ConsentEvent: ConsentEventFactory,
+    AuditEvent: AuditEventFactory,
 }
 
 

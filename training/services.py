@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.errors import BadRequest
 from tenants.models import Tenant
@@ -315,6 +316,9 @@ def _point_to(tenant: Tenant, version: ModelVersion, active: ActiveModel | None)
         ActiveModel.objects.filter(pk=active.pk).update(
             version=version, activated_at=timezone.now()
         )
+    audit(tenant=tenant, action="model activated", object_type="ModelVersion",
+          object_ref=f"{version.kind} v{version.version}",
+          details={"previous": active.version_id if active else None})  # fmt: skip
 
 
 def model_version_activate(*, tenant: Tenant, version: ModelVersion) -> ModelVersion:

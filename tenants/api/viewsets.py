@@ -13,9 +13,11 @@ from contextlib import ExitStack
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tenants.audit import acting_as, audit
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 
@@ -34,6 +36,7 @@ class TenantScopedViewMixin:
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authentication, scope check, throttles
         self._scope = ExitStack()
+        self._scope.enter_context(acting_as(f"api key:{request.auth.prefix}"))
         self._scope.enter_context(tenant_scope(request.auth.tenant))
 
     def dispatch(self, request, *args, **kwargs):
@@ -45,6 +48,8 @@ class TenantScopedViewMixin:
             self._close_scope(rollback=True)
 
     def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        if response.status_code < 400 and request.method not in SAFE_METHODS:
+            self._audit(request, response)
         # An error answer writes nothing.
         self._close_scope(rollback=response.status_code >= 400)
         return super().finalize_response(request, response, *args, **kwargs)
@@ -56,6 +61,20 @@ class TenantScopedViewMixin:
         if rollback:
             transaction.set_rollback(True)
         scope.close()
+
+    def _audit(self, request: Request, response: Response) -> None:
+        """Every successful write over the API, in the audit log (inside the request's
+        transaction: an answer that is rolled back leaves no event)."""
+        if getattr(self, "_scope", None) is None or self.model is None:
+            return
+        lookup = getattr(self, "lookup_url_kwarg", None) or getattr(self, "lookup_field", "pk")
+        ref = self.kwargs.get(lookup, "")
+        audit(
+            tenant=request.auth.tenant,
+            action=getattr(self, "action", None) or request.method.lower(),
+            object_type=self.model.__name__, object_ref=ref,
+            details={"method": request.method, "path": request.path, "status": response.status_code},
+        )  # fmt: skip
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no tenant
