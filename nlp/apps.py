@@ -1,4 +1,10 @@
+import logging
+
 from django.apps import AppConfig
+
+from tenants.queue import QUEUE_DOWN
+
+logger = logging.getLogger(__name__)
 
 
 class NlpConfig(AppConfig):
@@ -19,7 +25,10 @@ def _score_new_reviews(tenant) -> None:
     from nlp.tasks import score_new_reviews
 
     if services.has_active_text_model(tenant):  # no classifier yet: nothing to read them
-        score_new_reviews.delay(tenant.pk)
+        try:
+            score_new_reviews.delay(tenant.pk)
+        except QUEUE_DOWN:  # the reviews are stored; the next training run reads them
+            logger.warning("queue unavailable; new reviews of tenant %s not scored yet", tenant.pk)
 
 
 def _forget_reviews(tenant, customer) -> dict[str, int]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from customers.models import Interaction
 from tenants.context import tenant_scope
 from tenants.models import Tenant
+from tenants.queue import enqueue_on_commit
 from training.models import ActiveModel, RetrainPolicy, TrainingRun
 from training.registry import registered_kinds
 
@@ -100,6 +101,6 @@ def retraining_fan_out(*, now: datetime | None = None) -> FanOutReport:
             [TrainingRun(tenant_id=t, kind=k, trigger=TrainingRun.Trigger.SCHEDULE) for t, k in due]
         )
         for run in runs:
-            transaction.on_commit(lambda t=run.tenant_id, r=run.pk: train_model.delay(t, r))
+            enqueue_on_commit(train_model, run.tenant_id, run.pk)
         report.queued = due
     return report

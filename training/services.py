@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.errors import BadRequest
 from tenants.models import Tenant
+from tenants.queue import enqueue_on_commit, require_queue
 from training import conf
 from training.errors import KindBusy, RunStillRunning
 from training.ml.artifacts import library_versions, write_artifact
@@ -51,9 +52,11 @@ def training_run_request(
     trigger: str = TrainingRun.Trigger.MANUAL,
     parameters: dict | None = None,
 ) -> list[TrainingRun]:
-    """Queue a run per kind (or reuse one already queued) and enqueue it on commit."""
+    """Queue a run per kind (or reuse one already queued) and enqueue it on commit. With the
+    task queue down this is a 503 (ServiceUnavailable), not a run nobody will pick up."""
     from training.tasks import train_model
 
+    require_queue()
     runs = []
     with tenant_scope(tenant):
         for one_kind in _kinds(kind):
@@ -62,7 +65,7 @@ def training_run_request(
                 run = TrainingRun.objects.create(
                     tenant=tenant, kind=one_kind, trigger=trigger, parameters=parameters or {}
                 )
-                transaction.on_commit(lambda run_id=run.pk: train_model.delay(tenant.pk, run_id))
+                enqueue_on_commit(train_model, tenant.pk, run.pk)
             runs.append(run)
     return runs
 
@@ -339,7 +342,7 @@ def training_runs_sweep_stale(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
     stale = now - timedelta(seconds=conf.stale_after_seconds())
     tenant_ids = list(Tenant.objects.values_list("id", flat=True))
-    requeued = failed = 0
+    requeued = failed = republished = 0
     with tenant_scope(tenants=tenant_ids):
         stuck = list(TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale))
         for run in stuck:
@@ -347,7 +350,7 @@ def training_runs_sweep_stale(*, now=None) -> dict[str, int]:
                 TrainingRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
                     status=Status.QUEUED, stage="requeued: worker lost", error="worker lost"
                 )
-                transaction.on_commit(lambda t=run.tenant_id, r=run.pk: train_model.delay(t, r))
+                enqueue_on_commit(train_model, run.tenant_id, run.pk)
                 requeued += 1
             else:
                 TrainingRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
@@ -355,7 +358,15 @@ def training_runs_sweep_stale(*, now=None) -> dict[str, int]:
                     error=f"Worker lost {run.attempts} times; giving up.",
                 )  # fmt: skip
                 failed += 1
-    return {"requeued": requeued, "failed": failed}
+        # Queued but never picked up for longer than the stale limit: its message was lost
+        # (the broker was down when it was published). Publishing again is safe: only one
+        # worker can claim a run.
+        waiting = TrainingRun.objects.filter(status=Status.QUEUED, started_at__isnull=True,
+                                             queued_at__lt=stale)  # fmt: skip
+        for tenant_id, run_id in waiting.values_list("tenant_id", "pk"):
+            enqueue_on_commit(train_model, tenant_id, run_id)
+            republished += 1
+    return {"requeued": requeued, "failed": failed, "republished": republished}
 
 
 # --- policies --------------------------------------------------------------------------------
