@@ -21,6 +21,7 @@ from typing import Any
 
 from django.template import Context, Engine, Template, TemplateSyntaxError
 
+from customers.ingest.validation import RowError, check_unicode
 from tenants.errors import BadRequest
 
 MAX_VARIANTS = 10
@@ -94,6 +95,13 @@ def compile_variants(variants: object) -> dict[str, CompiledVariant]:
         unknown = set(variant) - {"name", "subject", "body"}
         if unknown:
             raise BadRequest(f"{path}: unknown field(s) {sorted(unknown)}.")
+        for key in ("name", "subject", "body"):
+            value = variant.get(key)
+            if isinstance(value, str):
+                try:
+                    check_unicode(value, key)
+                except RowError as error:
+                    raise BadRequest(f"{path}.{key}: {error.reason}.") from None
         if len(name) > 50:
             raise BadRequest(f"{path}.name: at most 50 characters.")
         if name in compiled:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
+from customers.ingest.validation import RowError, check_unicode
 from nlp import selectors
 from nlp.ml.classifier import TextClassifier
 from nlp.ml.embeddings import UnknownTerm
@@ -45,6 +46,15 @@ def _text_error(text: object) -> str | None:
         return "must not be empty"
     if len(text) > MAX_TEXT:
         return f"at most {MAX_TEXT} characters (got {len(text)})"
+    return _unstorable(text)
+
+
+def _unstorable(text: str) -> str | None:
+    """What a database cannot store: NUL characters and lone surrogates."""
+    try:
+        check_unicode(text, "")
+    except RowError as error:
+        return error.reason
     return None
 
 
@@ -115,6 +125,8 @@ def _example_problem(row: object) -> tuple[str, str] | None:
     label = row.get("label")
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:
         return "label", f"a non-empty string of at most {MAX_LABEL} characters"
+    if _unstorable(label):
+        return "label", _unstorable(label)
     try:
         check_task(row.get("task"))
     except BadRequest:

@@ -38,7 +38,7 @@ class RowError(Exception):
         return {"index": index, "field": self.field, "reason": self.reason}
 
 
-def _check_unicode(value: str, field: str) -> None:
+def check_unicode(value: str, field: str) -> None:
     """Refuse what a database cannot store: NUL characters and lone UTF-16 surrogates."""
     if "\x00" in value:
         raise RowError(field, "must not contain NUL characters")
@@ -63,7 +63,7 @@ def identifier(value: object, field: str, *, required: bool = True) -> str | Non
         raise RowError(field, f"is longer than {EXTERNAL_ID_MAX} characters")
     if any(ch in value for ch in "\x00\t\n\r"):
         raise RowError(field, "must not contain control characters")
-    _check_unicode(value, field)
+    check_unicode(value, field)
     return value
 
 
@@ -79,7 +79,7 @@ def _text(row: dict, field: str, max_length: int) -> str:
         raise RowError(field, "must be a string")
     if len(value) > max_length:
         raise RowError(field, f"is longer than {max_length} characters")
-    _check_unicode(value, field)
+    check_unicode(value, field)
     return value
 
 
@@ -127,14 +127,14 @@ def json_object(value: object, field: str) -> dict | None:
         if depth > JSON_DEPTH_MAX:
             raise RowError(field, f"is nested deeper than {JSON_DEPTH_MAX} levels")
         if isinstance(node, str):
-            _check_unicode(node, field)
+            check_unicode(node, field)
         elif isinstance(node, float) and not math.isfinite(node):
             raise RowError(field, "must hold finite numbers only")
         elif isinstance(node, dict):
             for key, child in node.items():
                 if not isinstance(key, str):
                     raise RowError(field, "must have string keys")
-                _check_unicode(key, field)
+                check_unicode(key, field)
                 pending.append((child, depth + 1))
         elif isinstance(node, list):
             pending.extend((child, depth + 1) for child in node)
@@ -231,7 +231,7 @@ def validate_product(row: object) -> dict:
         if len(tags) > TAGS_MAX:
             raise RowError("tags", f"has more than {TAGS_MAX} tags")
         for tag in tags:
-            _check_unicode(tag, "tags")
+            check_unicode(tag, "tags")
             if len(tag) > TAG_MAX:
                 raise RowError("tags", f"has a tag longer than {TAG_MAX} characters")
         clean["tags"] = tags

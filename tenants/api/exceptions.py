@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from rest_framework import exceptions, status
@@ -9,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 def _body(message: str, code: str, details: object | None = None) -> dict:
@@ -39,7 +43,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response["Retry-After"] = "5"
         return response
     if isinstance(exc, DataError):
-        return Response(_body(f"Invalid value: {exc}".strip(), "invalid"), status=400)
+        # The database's own message quotes the SQL: keep it in the logs, not the answer.
+        logger.info("data error answered 400: %s", exc)
+        return Response(
+            _body("Invalid value: the database cannot store it (text with NUL characters or "
+                  "invalid Unicode, or a number out of range).", "invalid"),
+            status=400,
+        )  # fmt: skip
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             _body("Invalid input.", "invalid", exc.detail), status=status.HTTP_400_BAD_REQUEST

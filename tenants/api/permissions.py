@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 
 from tenants.models import ApiKey
 
@@ -22,12 +22,13 @@ DEFAULT_SCOPE_MAP = {
 }
 
 
-def required_scope(view: APIView, method: str) -> str:
+def required_scope(view: APIView, method: str) -> str | None:
+    """The scope `method` needs on `view`; None for a method the API does not serve."""
     action = getattr(view, "action", None)
     action_scopes = getattr(view, "action_scopes", {})
     if action in action_scopes:
         return action_scopes[action]
-    return getattr(view, "scope_map", DEFAULT_SCOPE_MAP)[method.upper()]
+    return getattr(view, "scope_map", DEFAULT_SCOPE_MAP).get(method.upper())
 
 
 class HasScope(permissions.BasePermission):
@@ -38,6 +39,8 @@ class HasScope(permissions.BasePermission):
         if not isinstance(api_key, ApiKey):
             return False
         scope = required_scope(view, request.method)
+        if scope is None:  # TRACE and the like: a 405, not a KeyError
+            raise exceptions.MethodNotAllowed(request.method)
         if scope in api_key.scopes:
             return True
         self.message = f"This API key lacks the '{scope}' scope this request needs."

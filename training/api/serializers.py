@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from customers.ingest.validation import RowError, json_object
 from training.models import ModelVersion, RetrainPolicy, TrainingRun
 
 
@@ -24,6 +25,12 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 class TrainingRunRequestSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text='A registered model kind, or "all".')
     parameters = serializers.DictField(required=False, default=dict)
+
+    def validate_parameters(self, value: dict) -> dict:
+        try:
+            return json_object(value, "parameters") or {}
+        except RowError as error:
+            raise serializers.ValidationError(error.reason) from None
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
