@@ -47,6 +47,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
     _use_role(owner_url)
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_off(settings):
+    """Tests call the API far faster than any client may (hypothesis posts dozens of bulk
+    batches a second with one key): rate limits are off unless a test turns them on
+    (tests/tenants/test_throttle.py)."""
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": dict.fromkeys(rates),
+    }
+
+
 @pytest.fixture
 def artifact_root(tmp_path, settings):
     """Model artifacts of the test go to its own folder."""

@@ -54,4 +54,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             _body("Invalid input.", "invalid", exc.detail), status=status.HTTP_400_BAD_REQUEST
         )
+    if isinstance(exc, exceptions.Throttled):
+        # DRF's handler sets Retry-After from the throttle's wait; the body gets the usual shape.
+        response = drf_exception_handler(exc, context)
+        response.data = _body(str(exc.detail), "throttled")
+        return response
     return drf_exception_handler(exc, context)
