@@ -42,7 +42,11 @@ class WorkerProcess:
             cwd=ROOT, env=env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()  # a worker that never got ready must not outlive the test
+            raise
 
     def _wait_ready(self, timeout: float = 30) -> None:
         from config.celery import app

@@ -20,10 +20,8 @@ NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 def queue_down(monkeypatch, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     monkeypatch.setitem(app.conf, "task_always_eager", False)
+    # require_queue opens a fresh connection from the configuration (never a pooled one).
     monkeypatch.setitem(app.conf, "broker_url", NOWHERE)
-    app.pool.force_close_all()  # no pooled connection to the real broker
-    yield
-    app.pool.force_close_all()
 
 
 def test_a_training_request_is_a_503_while_ingest_keeps_writing(tenant_a, api_a, queue_down):
