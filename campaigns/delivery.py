@@ -131,6 +131,30 @@ def message_id(tenant_id: int, campaign_id: int, recipient_id: int) -> str:
     return f"<mip.{tenant_id}.{campaign_id}.{recipient_id}@{host}>"
 
 
+def campaign_picks(tenant: Tenant, campaign: Campaign, customer_ids: list[int]) -> dict[int, list]:
+    """The campaign's personalised products for these customers, scored as one batch."""
+    if not campaign.recommendations or not customer_ids:
+        return {}
+    with tenant_scope(tenant):
+        return recommendations_for_customers(
+            tenant=tenant, customer_ids=customer_ids, limit=campaign.recommendations,
+            category=campaign.recommendations_category or None,
+        )  # fmt: skip
+
+
+def message_context(
+    campaign: Campaign, external_id: str, email: str, attributes: dict | None, picks: list,
+    url: str,
+) -> dict:  # fmt: skip
+    """The variables one recipient's templates see (campaigns.rendering lists them)."""
+    return {
+        "customer": customer_context(external_id, email, attributes),
+        "recommendations": picks,
+        "campaign": {"name": campaign.name},
+        "unsubscribe_url": url,
+    }
+
+
 # --- the sender lock -------------------------------------------------------------------------
 
 
@@ -230,23 +254,12 @@ class _Sender:
             self._exclude(unreachable)
         reachable_ids = set(reachable)
         reachable = [c for c in claimed if c.recipient_id in reachable_ids]
-        picks: dict[int, list[dict]] = {}
-        if campaign.recommendations and reachable:
-            with tenant_scope(self.tenant):
-                picks = recommendations_for_customers(
-                    tenant=self.tenant, customer_ids=[c.customer_id for c in reachable],
-                    limit=campaign.recommendations,
-                    category=campaign.recommendations_category or None,
-                )  # fmt: skip
+        picks = campaign_picks(self.tenant, campaign, [c.customer_id for c in reachable])
         messages, failures = [], []
         for c in reachable:
             url = unsubscribe_url(tenant_id, c.customer_id)
-            context = {
-                "customer": customer_context(c.external_id, c.email, c.attributes),
-                "recommendations": picks.get(c.customer_id, []),
-                "campaign": {"name": campaign.name},
-                "unsubscribe_url": url,
-            }
+            context = message_context(campaign, c.external_id, c.email, c.attributes,
+                                      picks.get(c.customer_id, []), url)  # fmt: skip
             variant = self.variants.get(c.variant, self.first_variant)
             try:
                 subject, body = render(variant, context)

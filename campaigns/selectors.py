@@ -23,13 +23,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.compiler import SegmentCompiler
-from campaigns.delivery import unsubscribe_url
+from campaigns.delivery import campaign_picks, message_context, unsubscribe_url
 from campaigns.filters import parse_filter
 from campaigns.ml.uplift import compare_variants, uplift
 from campaigns.models import Campaign, Recipient, Segment
-from campaigns.rendering import SAMPLE_CONTEXT, compile_variants, customer_context, render
+from campaigns.rendering import SAMPLE_CONTEXT, compile_variants, render
 from customers.models import Customer, Interaction
-from recommender.serving import recommendations_for_customers
 from tenants.errors import BadRequest, NotFound
 from tenants.models import Tenant
 from training.models import ActiveModel
@@ -125,19 +124,9 @@ def campaign_preview(
     if found is None:
         context = dict(SAMPLE_CONTEXT)
     else:
-        picks = (
-            recommendations_for_customers(
-                tenant=tenant, customer_ids=[found.pk], limit=campaign.recommendations,
-                category=campaign.recommendations_category or None,
-            ).get(found.pk, [])
-            if campaign.recommendations else []
-        )  # fmt: skip
-        context = {
-            "customer": customer_context(found.external_id, found.email, found.attributes),
-            "recommendations": picks,
-            "campaign": {"name": campaign.name},
-            "unsubscribe_url": unsubscribe_url(tenant.pk, found.pk),
-        }
+        picks = campaign_picks(tenant, campaign, [found.pk]).get(found.pk, [])
+        context = message_context(campaign, found.external_id, found.email, found.attributes,
+                                  picks, unsubscribe_url(tenant.pk, found.pk))  # fmt: skip
     subject, body = render(chosen, context)
     return {
         "customer": found.external_id if found else None, "variant": chosen.name,

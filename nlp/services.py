@@ -199,13 +199,13 @@ def reviews_score(
     """Read the sentiment of the tenant's reviews with `classifier` (the `sentiment` model
     of `version`) and refresh the summaries of the customers and products concerned."""
     with tenant_scope(tenant):
-        todo = selectors.reviews_to_score(tenant=tenant, version_id=version.pk, only_new=only_new)
-    if not todo:
+        unread = selectors.reviews_to_score(tenant=tenant, version_id=version.pk, only_new=only_new)
+    if not unread:
         return 0
     labels = [str(label) for label in classifier.classes_]
     positive = labels.index(selectors.POSITIVE) if selectors.POSITIVE in labels else None
-    for start in range(0, len(todo), SCORE_CHUNK):
-        chunk = todo[start : start + SCORE_CHUNK]
+    for start in range(0, len(unread), SCORE_CHUNK):
+        chunk = unread[start : start + SCORE_CHUNK]
         probabilities = classifier.predict_proba([text for _, text in chunk])
         best = probabilities.argmax(axis=1)
         with tenant_scope(tenant):
@@ -222,8 +222,8 @@ def reviews_score(
                 ],
                 ignore_conflicts=True,
             )
-    _summaries_refresh(tenant, version, [pk for pk, _ in todo], positive is not None)
-    return len(todo)
+    _summaries_refresh(tenant, version, [pk for pk, _ in unread], positive is not None)
+    return len(unread)
 
 
 def _summaries_refresh(
