@@ -24,7 +24,10 @@ def _body(message: str, code: str, details: object | None = None) -> dict:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(_body(exc.message, exc.code, exc.details), status=exc.status_code)
+        response = Response(_body(exc.message, exc.code, exc.details), status=exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["Retry-After"] = "5"
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -59,4 +62,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response = drf_exception_handler(exc, context)
         response.data = _body(str(exc.detail), "throttled")
         return response
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "code" not in response.data:
+        # 401, 403, 404, 405, 406, 415: the same {detail, code} body as every other error.
+        code = getattr(response.data.get("detail"), "code", None) or _STATUS_CODES.get(
+            response.status_code, "error"
+        )
+        response.data = _body(str(response.data.get("detail", "")), code)
+    return response
+
+
+_STATUS_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}

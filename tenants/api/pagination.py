@@ -1,4 +1,7 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+
+from tenants.errors import BadRequest
 
 
 class ExternalCursorPagination(CursorPagination):
@@ -11,3 +14,13 @@ class ExternalCursorPagination(CursorPagination):
     def get_ordering(self, request, queryset, view):
         ordering = getattr(view, "ordering", None) or self.ordering
         return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with a 404; it is a bad parameter, not a
+        # missing page.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise BadRequest(
+                "Invalid `cursor`: pass the `next` or `previous` link of a page unchanged."
+            ) from None
