@@ -31,6 +31,7 @@ from campaigns.rendering import SAMPLE_CONTEXT, compile_variants, render
 from customers.models import Customer, Interaction
 from tenants.errors import BadRequest, NotFound
 from tenants.models import Tenant
+from tenants.pseudonyms import customer_ref
 from training.models import ActiveModel
 
 PREVIEW_SAMPLE_MAX = 100
@@ -115,7 +116,9 @@ def campaign_preview(
         raise BadRequest(f"variant: no variant {variant!r}; known: {sorted(variants)}.")
     chosen = variants[variant] if variant is not None else next(iter(variants.values()))
     if customer is not None:
-        found = Customer.objects.filter(tenant=tenant, external_id=customer).first()
+        found = Customer.objects.filter(
+            tenant=tenant, external_id=customer_ref(tenant, customer)
+        ).first()
         if found is None:
             raise NotFound(f"No customer with external id {customer!r}.")
     else:

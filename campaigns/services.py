@@ -25,6 +25,7 @@ from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.errors import BadRequest, Conflict, NotFound
 from tenants.models import Tenant
+from tenants.pseudonyms import is_pseudonymised
 from tenants.queue import enqueue_on_commit
 
 WRITABLE = ("name", "description", "filter")
@@ -152,6 +153,11 @@ def campaign_launch(*, tenant: Tenant, campaign: Campaign, now: datetime | None 
             from campaigns.delivery import webhook_settings
 
             webhook_settings(tenant)  # refuse now rather than fail every batch later
+        elif is_pseudonymised(tenant):
+            raise Conflict(
+                "This tenant stores emails only as pseudonyms, so an email campaign has no "
+                "address to send to; use the webhook channel (it carries the customer's id)."
+            )
         if campaign.scheduled_at and campaign.scheduled_at > now:
             campaign.status = Campaign.Status.SCHEDULED
             campaign.save(update_fields=["status", "updated_at"])

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -19,6 +19,8 @@ from customers.erasure import customer_erase
 from customers.models import ConsentEvent, Customer, ErasureRecord, Interaction, Product
 from customers.selectors import customer_intelligence, customer_summary
 from tenants.admin import TenantScopedAdminMixin, adopt_saved
+from tenants.models import Tenant
+from tenants.pseudonyms import pseudonym
 from training.admin import DETAIL_RENDERERS
 
 
@@ -83,6 +85,25 @@ class CustomerAdmin(ExternalIdAdmin):
             erased += 1
         self.message_user(request, f"Erased {erased} customer(s); the models trained on their "
                           "data retrain at their next scheduled run.", messages.SUCCESS)  # fmt: skip
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> tuple:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.tenant.pseudonymise_customers:
+            return (*readonly, "email")  # a pseudonym, not an address a form could check
+        return readonly
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return found, duplicates
+        # Pseudonymising tenants: the whole id or email finds its customer.
+        tenants = Tenant.objects.filter(pseudonymise_customers=True).values_list("pk", flat=True)
+        stored = [value for tenant_id in tenants for kind in ("id", "email")
+                  for value in [pseudonym(tenant_id, term, kind=kind)]]  # fmt: skip
+        if stored:
+            found = found | queryset.filter(Q(external_id__in=stored) | Q(email__in=stored))
+        return found, duplicates
 
     def create_service(self, *, tenant, data: dict) -> Customer:
         return services.customer_create(tenant=tenant, data=data, source="admin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
 from customers.ingest.bulk import (  # noqa: F401  (re-exported: the app's write API)
     BulkResult,
@@ -15,9 +15,11 @@ from customers.ingest.bulk import (  # noqa: F401  (re-exported: the app's write
     product_upsert_bulk,
 )
 from customers.models import Customer, CustomerPrediction, Product
+from tenants.audit import audit
 from tenants.context import tenant_scope
 from tenants.errors import Conflict
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant
+from tenants.pseudonyms import customer_fields, customer_ref, looks_pseudonymised
 
 
 def _create(model: type, tenant: Tenant, data: dict):
@@ -37,6 +39,7 @@ def _update(instance, data: dict):
 
 
 def customer_create(*, tenant: Tenant, data: dict, source: str = "api") -> Customer:
+    data = customer_fields(tenant, data)
     customer = _create(Customer, tenant, data)
     if "email_opt_in" in data:
         consent_record(tenant=tenant, changes={customer.pk: customer.email_opt_in}, source=source)
@@ -45,7 +48,7 @@ def customer_create(*, tenant: Tenant, data: dict, source: str = "api") -> Custo
 
 def customer_update(*, customer: Customer, data: dict, source: str = "api") -> Customer:
     before = customer.email_opt_in
-    customer = _update(customer, data)
+    customer = _update(customer, customer_fields(customer.tenant, data))
     if "email_opt_in" in data and customer.email_opt_in != before:
         consent_record(
             tenant=customer.tenant_id, changes={customer.pk: customer.email_opt_in}, source=source
@@ -55,6 +58,50 @@ def customer_update(*, customer: Customer, data: dict, source: str = "api") -> C
 
 def customer_delete(*, customer: Customer) -> None:
     customer.delete()
+
+
+PSEUDONYMISE_CHUNK = 5000
+
+
+def customers_pseudonymise(*, tenant: Tenant) -> int:
+    """Turn pseudonymisation on for `tenant`: every stored customer id and email (and the
+    customer ids in its audit log) becomes its keyed hash, in one transaction, and from then
+    on every write and lookup hashes the client's values. One way: the originals are gone.
+    Returns how many customers were converted."""
+    converted = 0
+    with transaction.atomic(), tenant_scope(tenant):
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if tenant.pseudonymise_customers:
+            return 0
+        tenant.pseudonymise_customers = True
+        rows = Customer.objects.filter(tenant=tenant).only("id", "external_id", "email")
+        for chunk in _chunks(rows.order_by("id").iterator(chunk_size=PSEUDONYMISE_CHUNK)):
+            for customer in chunk:
+                if not looks_pseudonymised(customer.external_id):
+                    stored = customer_fields(tenant, {"external_id": customer.external_id,
+                                                      "email": customer.email})  # fmt: skip
+                    customer.external_id, customer.email = stored["external_id"], stored["email"]
+            Customer.objects.bulk_update(chunk, ["external_id", "email"])
+            converted += len(chunk)
+        for event in AuditEvent.objects.filter(tenant=tenant, object_type="Customer"):
+            if event.object_ref and not looks_pseudonymised(event.object_ref):
+                event.object_ref = customer_ref(tenant, event.object_ref)
+                event.save(update_fields=["object_ref"])
+        tenant.save(update_fields=["pseudonymise_customers"])
+        audit(tenant=tenant, action="pseudonymise customers", object_type="Tenant",
+              object_ref=tenant.slug, details={"customers": converted})  # fmt: skip
+    return converted
+
+
+def _chunks(rows) -> Any:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == PSEUDONYMISE_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def product_create(*, tenant: Tenant, data: dict) -> Product:

@@ -273,7 +273,7 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("slug", "name")
-    fields = ("slug", "name", "settings", "is_active", "created_at")
+    fields = ("slug", "name", "settings", "is_active", "pseudonymise_customers", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -283,9 +283,9 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if request.user.is_superuser:
-            return ("created_at",)
+            return ("pseudonymise_customers", "created_at")
         # Renaming the slug or (de)activating a tenant is the operator's call.
-        return ("slug", "is_active", "created_at")
+        return ("slug", "is_active", "pseudonymise_customers", "created_at")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or bool(tenant_roles(request))

@@ -14,6 +14,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     settings = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Customer ids and emails stored as keyed hashes (tenants.pseudonyms). One way: set by
+    # `manage.py pseudonymise_tenant`, which converts the rows already stored.
+    pseudonymise_customers = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,6 +7,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEBUG = env_bool("DEBUG", default=False)
 # The embedded default gets a fixed development key; production sets SECRET_KEY.
 SECRET_KEY = env_str("SECRET_KEY", "insecure-embedded-default-key-set-SECRET_KEY-in-production")
+# The secret per-tenant pseudonym keys derive from (tenants.pseudonyms): never in the database,
+# never rotated once a tenant pseudonymises (its stored ids would no longer match).
+PSEUDONYM_SECRET = env_str("PSEUDONYM_SECRET", f"pseudonyms:{SECRET_KEY}")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

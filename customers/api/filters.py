@@ -2,10 +2,17 @@ import django_filters
 
 from customers.ingest.validation import INTERACTION_KINDS
 from customers.models import Customer, Interaction, Product
+from tenants.pseudonyms import customer_ref, is_pseudonymised, pseudonym
 
 
 class CustomerFilter(django_filters.FilterSet):
     updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    email = django_filters.CharFilter(method="filter_email", help_text="Exact email address.")
+
+    def filter_email(self, queryset, name: str, value: str):
+        if is_pseudonymised(self.request.auth.tenant):
+            value = pseudonym(self.request.auth.tenant.pk, value, kind="email")
+        return queryset.filter(email=value)
 
     class Meta:
         model = Customer
@@ -22,13 +29,15 @@ class ProductFilter(django_filters.FilterSet):
 
 
 class InteractionFilter(django_filters.FilterSet):
-    customer = django_filters.CharFilter(
-        field_name="customer__external_id", help_text="External id."
-    )
+    customer = django_filters.CharFilter(method="filter_customer", help_text="External id.")
     product = django_filters.CharFilter(field_name="product__external_id", help_text="External id.")
     kind = django_filters.ChoiceFilter(choices=[(k, k) for k in INTERACTION_KINDS])
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    def filter_customer(self, queryset, name: str, value: str):
+        tenant = self.request.auth.tenant
+        return queryset.filter(customer__external_id=customer_ref(tenant, value))
 
     class Meta:
         model = Interaction

@@ -1,3 +1,4 @@
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -23,6 +24,7 @@ from customers.models import Customer, Interaction, Product
 from nlp.selectors import sentiment_of
 from tenants.api.viewsets import TenantModelViewSet, TenantViewSet
 from tenants.errors import BadRequest
+from tenants.pseudonyms import customer_ref, is_pseudonymised, pseudonym
 
 EXTERNAL_ID_PATTERN = r"[^/]+"
 
@@ -69,10 +71,32 @@ class CustomerViewSet(ExternalIdViewSet):
     model = Customer
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
-    search_fields = ["external_id", "email"]
 
     def create_service(self, *, tenant, data):
         return services.customer_create(tenant=tenant, data=data)
+
+    def get_object(self) -> Customer:
+        # The client's id, as this tenant stores it (a pseudonym when it pseudonymises).
+        self.kwargs["external_id"] = customer_ref(self.tenant, self.kwargs["external_id"])
+        return super().get_object()
+
+    def filter_queryset(self, queryset):
+        term = self.request.query_params.get("search", "").strip()
+        if self.action != "list" or not term or not is_pseudonymised(self.tenant):
+            return super().filter_queryset(queryset)
+        # Pseudonyms cannot be searched by part: the whole id or email finds its customer.
+        queryset = queryset.filter(
+            Q(external_id=customer_ref(self.tenant, term))
+            | Q(email=pseudonym(self.tenant.pk, term, kind="email"))
+        )
+        return super().filter_queryset(queryset)
+
+    @property
+    def search_fields(self) -> list[str]:
+        request = getattr(self, "request", None)
+        if request is not None and request.auth is not None and is_pseudonymised(self.tenant):
+            return []  # filter_queryset matches the whole id or email instead
+        return ["external_id", "email"]
 
     def update_service(self, customer, data):
         return services.customer_update(customer=customer, data=data)

@@ -18,6 +18,7 @@ from customers.ingest.validation import (
 from customers.models import ConsentEvent, Customer, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
+from tenants.pseudonyms import customer_fields, customer_ref, is_pseudonymised
 
 
 @dataclass
@@ -117,7 +118,8 @@ def consent_record(*, tenant: Tenant | int, changes: dict[int, bool], source: st
 
 def customer_upsert_bulk(*, tenant: Tenant, rows: list, source: str = "bulk") -> BulkResult:
     result = BulkResult()
-    valid = _validate_all(rows, validate_customer, result)
+    valid = [(index, customer_fields(tenant, clean))
+             for index, clean in _validate_all(rows, validate_customer, result)]  # fmt: skip
     with tenant_scope(tenant):
         # Consent before and after, for the log: only real changes are appended.
         named = {clean["external_id"]: clean["email_opt_in"] for _, clean in valid
@@ -164,6 +166,9 @@ def interaction_ingest_bulk(
     now = now or timezone.now()
     result = BulkResult()
     valid = _validate_all(rows, lambda row: validate_interaction(row, now=now), result)
+    if is_pseudonymised(tenant):
+        for _, clean in valid:
+            clean["customer"] = customer_ref(tenant, clean["customer"])
     unique: dict[str, dict] = {}
     for _, clean in valid:
         unique.setdefault(clean["event_id"], clean)

@@ -34,6 +34,7 @@ from customers.ingest.validation import (
 )
 from tenants.context import tenant_scope
 from tenants.models import Tenant
+from tenants.pseudonyms import customer_ref, is_pseudonymised
 
 STAGING = "mip_import_interactions"
 STAGED_FIELDS = ("event_id", "customer", "product", "kind", "value", "text", "occurred_at")
@@ -289,6 +290,9 @@ class CopyInteractionWriter:
         if not rows:
             return
         tenant_id = self.tenant.pk
+        if is_pseudonymised(self.tenant):
+            rows = [(event_id, customer_ref(self.tenant, customer), product, tail)
+                    for event_id, customer, product, tail in rows]  # fmt: skip
         with tenant_scope(self.tenant), connection.cursor() as cursor:
             report.customers_created += self.customers.resolve(
                 cursor, tenant_id, {row[1] for row in rows}

@@ -13,6 +13,7 @@ from recommender.api.serializers import (
 )
 from recommender.serving import popular_products, recommendations_for_customer, similar_products
 from tenants.api.viewsets import TenantScopedViewMixin
+from tenants.pseudonyms import customer_ref
 
 
 def _listed(items) -> Response:
@@ -58,7 +59,9 @@ class CustomerRecommendationsView(TenantScopedViewMixin, GenericAPIView):
         query.is_valid(raise_exception=True)
         return _listed(
             recommendations_for_customer(
-                tenant=self.tenant, external_id=external_id, **query.validated_data
+                tenant=self.tenant,
+                external_id=customer_ref(self.tenant, external_id),
+                **query.validated_data,
             )
         )
 
