@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from tenants.admin import TenantScopedAdminMixin
 from tenants.context import tenant_scope
+from tenants.errors import DomainError
 from training import services
 from training.admin_tables import candidates_table, ratio, selection_caption, winner_of
 from training.models import ModelVersion, RetrainPolicy, TrainingRun
@@ -128,9 +129,9 @@ class ModelVersionAdmin(ReadOnlyTenantAdmin):
     list_filter = ("kind", "status")
     readonly_fields = ("kind", "version", "status", "history", "primary_metric", "metrics",
                        "baseline_metrics", "candidate_table", "model_details", "rejection_reason",
-                       "artifact_path",
-                       "artifact_sha256", "library_versions", "watermark", "training_run",
-                       "created_at")  # fmt: skip
+                       "artifact_path", "artifact_sha256", "library_versions", "watermark",
+                       "training_run", "created_at", "replaced_at",
+                       "artifact_deleted_at")  # fmt: skip
     exclude = ("candidates",)  # shown as the candidate table instead of raw JSON
     actions = ["activate", "retrain_kind"]
     ordering = ("kind", "-version")
@@ -183,7 +184,11 @@ class ModelVersionAdmin(ReadOnlyTenantAdmin):
             messages.error(request, "Select exactly one version to activate.")
             return
         version = queryset.select_related("tenant").get()
-        services.model_version_activate(tenant=version.tenant, version=version)
+        try:
+            services.model_version_activate(tenant=version.tenant, version=version)
+        except DomainError as error:  # e.g. its artifact was deleted after retention
+            messages.error(request, error.message)
+            return
         messages.success(request, f"{version.kind} v{version.version} is now active.")
 
     @admin.action(description="Retrain the kinds of the selected versions", permissions=["write"])

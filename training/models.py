@@ -91,6 +91,10 @@ class ModelVersion(TenantOwnedModel):
     retrain_required = models.BooleanField(default=False)
     artifact_path = models.CharField(max_length=500)
     artifact_sha256 = models.CharField(max_length=64)
+    # When another version took its place (retired); the retention period counts from here.
+    replaced_at = models.DateTimeField(null=True, blank=True)
+    # When its artifact was deleted after the tenant's retention period; it cannot serve again.
+    artifact_deleted_at = models.DateTimeField(null=True, blank=True)
     library_versions = models.JSONField(default=dict)
     watermark = models.JSONField(default=dict)
     # The newest interaction id trained on, as a column so the fan-out can compare in SQL.

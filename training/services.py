@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from tenants.audit import audit
 from tenants.context import tenant_scope
-from tenants.errors import BadRequest
+from tenants.errors import BadRequest, Conflict
 from tenants.models import Tenant
 from tenants.queue import enqueue_on_commit, require_queue
 from training import conf
@@ -308,10 +308,20 @@ def _store_version(
 
 def _point_to(tenant: Tenant, version: ModelVersion, active: ActiveModel | None) -> None:
     """Flip the active pointer (inside the caller's transaction)."""
+    deleted = ModelVersion.objects.select_for_update().filter(
+        pk=version.pk, artifact_deleted_at__isnull=False
+    )
+    if deleted.exists():
+        raise Conflict(
+            f"{version.kind} v{version.version}'s artifact was deleted at the end of the "
+            "retention period; it cannot serve again. Train a new version instead."
+        )
     ModelVersion.objects.filter(kind=version.kind, status=ModelVersion.Status.ACTIVE).exclude(
         pk=version.pk
-    ).update(status=ModelVersion.Status.RETIRED)
-    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
+    ).update(status=ModelVersion.Status.RETIRED, replaced_at=timezone.now())
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.ACTIVE, replaced_at=None
+    )
     version.status = ModelVersion.Status.ACTIVE
     if active is None:
         ActiveModel.objects.create(tenant=tenant, kind=version.kind, version=version)

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from training import conf, services
 from training.errors import TRANSIENT_ERRORS, KindBusy, RunStillRunning
+from training.retention import artifacts_delete_expired
 from training.scheduling import retraining_fan_out
 
 
@@ -35,6 +36,11 @@ def train_model(self, tenant_id: int, run_id: int) -> str:
 @shared_task
 def fan_out_retraining() -> int:
     return len(retraining_fan_out().queued)
+
+
+@shared_task
+def delete_expired_artifacts() -> int:
+    return len(artifacts_delete_expired().deleted)
 
 
 @shared_task

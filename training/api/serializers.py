@@ -43,7 +43,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "kind", "version", "status", "is_active", "primary_metric", "primary_value",
             "metrics", "baseline_metrics", "candidates", "rejection_reason", "artifact_sha256",
-            "library_versions", "watermark", "training_run", "created_at",
+            "library_versions", "watermark", "training_run", "created_at", "replaced_at",
+            "artifact_deleted_at",
         ]  # fmt: skip
         read_only_fields = fields
 
