@@ -23,9 +23,12 @@ demo-no-serve: $(STAMP)
 
 # The whole suite. With DATABASE_URL/REDIS_URL set (as .ci/run does) it runs on
 # PostgreSQL as the application role, with a real Celery worker for the worker tests.
+# The outage tests stop and start this machine's PostgreSQL and Redis: they run last, in
+# their own process, and only with ALLOW_SERVER_RESTARTS=1 (.ci/run sets it).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=tests/outages $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/outages $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

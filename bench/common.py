@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,7 +179,7 @@ def delete_tenants(slug_prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn_server(port: int, workers: int, **env: str) -> Iterator[None]:
+def gunicorn_server(port: int, workers: int, **env: str) -> Iterator[subprocess.Popen]:
     """gunicorn with the production settings (config/gunicorn.py) on 127.0.0.1:port."""
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.py",
@@ -193,7 +195,55 @@ def gunicorn_server(port: int, workers: int, **env: str) -> Iterator[None]:
                 break
             except OSError:
                 time.sleep(0.2)
-        yield
+        yield server
     finally:
         server.terminate()
         server.wait()
+
+
+# wrk's summary as one JSON line (latencies in ms): every wrk script of the benchmarks ends so.
+WRK_DONE_LUA = """
+function done(summary, latency, requests)
+  io.write(string.format('RESULT {"requests": %d, "seconds": %f, "errors": %d, '
+    .. '"status_errors": %d, "p50": %f, "p90": %f, "p99": %f, "max": %f}\\n',
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.status + summary.errors.timeout,
+    summary.errors.status,
+    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3,
+    latency:percentile(99) / 1e3, latency.max / 1e3))
+end
+"""
+
+
+def run_wrk(script: str, url: str, seconds: float, connections: int, threads: int = 1,
+            timeout: str = "5s") -> dict:  # fmt: skip
+    """Run wrk with a Lua script (WRK_DONE_LUA appended); its RESULT line, with "rps"."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script + WRK_DONE_LUA)
+    completed = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
+         "--timeout", timeout, "-s", handle.name, url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    Path(handle.name).unlink()
+    line = next(x for x in completed.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def process_tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn's master and workers)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines()
+                      if line.startswith("VmRSS:"))  # fmt: skip
+        pending += [int(child) for child in children]
+    return total / 1024

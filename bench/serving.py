@@ -24,16 +24,14 @@ authenticated trivial endpoint `GET /api/v1/whoami/`. Bars: p50 <= 10 ms, p99 <=
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import delete_tenants, gunicorn_server, machine
+from common import delete_tenants, gunicorn_server, machine, run_wrk
 from django.core.management import call_command
 
 from customers.models import Customer, Interaction
@@ -59,15 +57,6 @@ function delay()
   if %(delay_ms)f <= 0 then return 0 end
   return math.floor(-%(delay_ms)f * math.log(1 - math.random()))  -- Poisson arrivals
 end
-function done(summary, latency, requests)
-  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "errors": %%d, '
-    .. '"p50": %%f, "p90": %%f, "p99": %%f, "max": %%f}\\n',
-    summary.requests, summary.duration / 1e6,
-    summary.errors.connect + summary.errors.read + summary.errors.write
-      + summary.errors.status + summary.errors.timeout,
-    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3,
-    latency:percentile(99) / 1e3, latency.max / 1e3))
-end
 """
 
 
@@ -76,17 +65,7 @@ def wrk(path: str, key: str, ids_file: Path, seconds: int, delay_ms: float = 0.0
     lua_path = "/" + path.lstrip("/").replace("{id}", '" .. id .. "')
     script = LUA % {"path": lua_path, "ids": ids_file, "key": key, "seed": random.randrange(1000),
                     "delay_ms": delay_ms}  # fmt: skip
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    completed = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--timeout", "5s",
-         "-s", handle.name, f"http://127.0.0.1:{PORT}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    line = next(x for x in completed.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    result["rps"] = result["requests"] / result["seconds"]
-    return result
+    return run_wrk(script, f"http://127.0.0.1:{PORT}", seconds, CONNECTIONS, threads=2)
 
 
 def describe(name: str, result: dict) -> str:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
@@ -208,7 +209,10 @@ def reviews_score(
         chunk = unread[start : start + SCORE_CHUNK]
         probabilities = classifier.predict_proba([text for _, text in chunk])
         best = probabilities.argmax(axis=1)
-        with tenant_scope(tenant):
+        # A chunk's readings and the summaries they change commit together: a worker killed
+        # between chunks leaves no review read without its summaries, and the next run (or
+        # the sweep) reads the rest.
+        with transaction.atomic(), tenant_scope(tenant):
             ReviewSentiment.objects.bulk_create(
                 [
                     ReviewSentiment(
@@ -222,7 +226,7 @@ def reviews_score(
                 ],
                 ignore_conflicts=True,
             )
-    _summaries_refresh(tenant, version, [pk for pk, _ in unread], positive is not None)
+            _summaries_refresh(tenant, version, [pk for pk, _ in chunk], positive is not None)
     return len(unread)
 
 
@@ -299,6 +303,21 @@ def reviews_score_new(*, tenant_id: int) -> int:
     return reviews_score(
         tenant=tenant, version=version, classifier=bundle.classifiers[selectors.SENTIMENT]
     )
+
+
+def reviews_score_unread_all() -> dict[str, int]:
+    """The sweep: every tenant's reviews its active classifier has not read (a scoring task
+    lost with its worker, or published while the broker was down). Returns slug -> read."""
+    with tenant_scope(tenants=list(Tenant.objects.values_list("pk", flat=True))):
+        tenant_ids = list(
+            ActiveModel.objects.filter(kind=selectors.TEXT_KIND).values_list("tenant_id", flat=True)
+        )
+    read = {}
+    for tenant_id in tenant_ids:
+        scored = reviews_score_new(tenant_id=tenant_id)
+        if scored:
+            read[Tenant.objects.get(pk=tenant_id).slug] = scored
+    return read
 
 
 def has_active_text_model(tenant: Tenant | int) -> bool:

@@ -12,6 +12,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from tests.factories import TenantFactory, api_key_for
+from tests.worker import start_worker  # noqa: F401  (the real-worker fixture, for any test)
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 

@@ -10,6 +10,7 @@ import pytest
 
 from config.celery import app
 from customers.ingest.bulk import interaction_ingest_bulk, product_upsert_bulk
+from nlp import services as nlp_services
 from nlp.ml import synthetic
 from training import services as training
 from training.models import TrainingRun
@@ -174,3 +175,20 @@ def test_segmentation_uses_the_review_sentiment_as_a_feature(text_shop):
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     _, segmenter = active_model_load(tenant=text_shop, kind="segmentation")
     assert "review_sentiment" in segmenter.feature_names_
+
+
+def test_a_review_whose_scoring_task_was_lost_is_read_by_the_sweep(text_shop, api_a):
+    # the scoring task never runs (lost with its worker, or the broker was down)
+    response = api_a.post("/api/v1/interactions/bulk/", [
+        {"event_id": "lost-1", "customer": "lost-task", "product": "p5", "kind": "review",
+         "value": 5, "text": "Wonderful, works perfectly, great value, very happy.",
+         "occurred_at": (START + timedelta(days=8)).isoformat()},
+    ], format="json")  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert api_a.get("/api/v1/customers/lost-task/").json()["sentiment"] is None
+
+    assert nlp_services.reviews_score_unread_all() == {text_shop.slug: 1}
+
+    sentiment = api_a.get("/api/v1/customers/lost-task/").json()["sentiment"]
+    assert sentiment["reviews"] == 1 and sentiment["positive_share"] == 1.0
+    assert nlp_services.reviews_score_unread_all() == {}  # read once

@@ -314,4 +314,6 @@ def test_the_schema_documents_429_with_retry_after_on_every_keyed_operation():
         assert operation["responses"].get("429") == throttled, f"{method} {path}"
     response = schema["components"]["responses"]["TooManyRequests"]
     assert response["headers"]["Retry-After"]["schema"]["type"] == "integer"
-    assert response["content"]["application/json"]["schema"]["required"] == ["detail", "code"]
+    body = response["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Error"}
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "code"]
