@@ -204,12 +204,13 @@ def gunicorn_server(port: int, workers: int, **env: str) -> Iterator[subprocess.
 # wrk's summary as one JSON line (latencies in ms): every wrk script of the benchmarks ends so.
 WRK_DONE_LUA = """
 function done(summary, latency, requests)
+  local e = summary.errors
   io.write(string.format('RESULT {"requests": %d, "seconds": %f, "errors": %d, '
-    .. '"status_errors": %d, "p50": %f, "p90": %f, "p99": %f, "max": %f}\\n',
+    .. '"error_kinds": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
+    .. '"p50": %f, "p90": %f, "p99": %f, "max": %f}\\n',
     summary.requests, summary.duration / 1e6,
-    summary.errors.connect + summary.errors.read + summary.errors.write
-      + summary.errors.status + summary.errors.timeout,
-    summary.errors.status,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50) / 1e3, latency:percentile(90) / 1e3,
     latency:percentile(99) / 1e3, latency.max / 1e3))
 end
