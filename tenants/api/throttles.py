@@ -133,12 +133,13 @@ class ApiRateThrottle(SimpleRateThrottle):
         return False
 
     def _count(self) -> int:
-        """This request's number in the window. The key lives two windows, so it never expires
-        while its window is counted."""
+        """This request's number in the window. The key lives two windows (at least 10 s), so it
+        never expires while its window is counted, even when a 1-second window's requests are
+        slow to arrive."""
         try:
             return self.cache.incr(self.key)
         except ValueError:  # the first request of the window
-            if self.cache.add(self.key, 1, timeout=2 * self.duration):
+            if self.cache.add(self.key, 1, timeout=max(2 * self.duration, 10)):
                 return 1
             return self.cache.incr(self.key)
 
