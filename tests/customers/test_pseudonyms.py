@@ -16,7 +16,7 @@ from customers.services import customers_pseudonymise
 from tenants.context import tenant_scope
 from tenants.models import AuditEvent
 from tenants.pseudonyms import pseudonym
-from tests.factories import CampaignFactory, TenantFactory
+from tests.factories import CampaignFactory, TenantFactory, member_of
 from training import services as training
 from training.registry import registered_kinds
 from training.selectors import model_cache
@@ -161,3 +161,17 @@ def test_file_imports_store_pseudonyms_too(private, private_api, tmp_path):
     stored = repr(_stored(private)).lower()
     assert "carol" not in stored and "alice" not in stored
     assert len(private_api.get("/api/v1/interactions/?customer=carol-03").json()["results"]) == 1
+
+
+def test_the_admin_finds_a_customer_by_the_clients_id_and_shows_the_email_read_only(
+    client, private, private_api
+):
+    client.force_login(member_of(private, "owner"))
+    page = client.get("/admin/customers/customer/", {"q": "alice-01"})
+    assert page.status_code == 200
+    assert pseudonym(private.pk, "alice-01").encode() in page.content
+    assert pseudonym(private.pk, "bob-02").encode() not in page.content
+    with tenant_scope(private):
+        alice = Customer.objects.get(external_id=pseudonym(private.pk, "alice-01"))
+    form = client.get(f"/admin/customers/customer/{alice.pk}/change/")
+    assert b'name="email"' not in form.content  # a pseudonym, shown but not editable
