@@ -27,7 +27,6 @@ measured in the same run, is the trivial authenticated `GET whoami/` at saturati
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import shutil
 import sys
@@ -52,7 +51,7 @@ from campaigns.services import segment_create
 from customers.models import Customer, Product
 from tenants.context import tenant_scope
 from tenants.services import api_key_create, tenant_create
-from tests.outages.servers import redis_start, redis_stop
+from tests.outages.servers import Client, redis_start, redis_stop
 from training import services
 
 SLUG = "bench-soak-"
@@ -195,40 +194,32 @@ class RestartProbe:
 
     def __init__(self, targets: Path) -> None:
         rows = [line.split("\t") for line in targets.read_text().splitlines()]
-        self.key = next(row[2] for row in rows if row[0] == "t" and row[1] == "1")
+        key = next(row[2] for row in rows if row[0] == "t" and row[1] == "1")
         self.customer = next(row[2] for row in rows if row[0] == "c" and row[1] == "1")
         self.product = next(row[2] for row in rows if row[0] == "p" and row[1] == "1")
+        self.client = Client(key, port=PORT)
         self.seen: list[tuple[float, str, int, float]] = []  # (time, route, status, seconds)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _request(self, method: str, path: str, body: object = None) -> tuple[int, float]:
+    def _request(self, route: str, method: str, path: str, body: object = None) -> None:
         began = time.monotonic()
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-        headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
         try:
-            connection.request(method, path, None if body is None else json.dumps(body), headers)
-            status = connection.getresponse().status
+            status = self.client.request(method, path, body, timeout=10)[0]
         except OSError:
             status = 0
-        finally:
-            connection.close()
-        return status, time.monotonic() - began
+        self.seen.append((began, route, status, time.monotonic() - began))
 
     def _loop(self) -> None:
         number = 0
         while not self.stop.is_set():
             number += 1
-            now = time.monotonic()
-            status, seconds = self._request(
-                "GET", f"/api/v1/customers/{self.customer}/recommendations/?limit=10"
-            )
-            self.seen.append((now, "recommendations", status, seconds))
+            self._request("recommendations", "GET",
+                          f"/api/v1/customers/{self.customer}/recommendations/?limit=10")  # fmt: skip
             event = {"event_id": f"probe-{time.time_ns()}-{number}", "customer": self.customer,
                      "product": self.product, "kind": "view",
                      "occurred_at": datetime.now(UTC).isoformat()}  # fmt: skip
-            status, seconds = self._request("POST", "/api/v1/interactions/bulk/", [event])
-            self.seen.append((time.monotonic(), "ingest", status, seconds))
+            self._request("ingest", "POST", "/api/v1/interactions/bulk/", [event])
             time.sleep(0.1)
 
     def window(self, start: float, end: float, stop: float) -> dict[str, dict]:

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 
 from customers.ingest.bulk import (  # noqa: F401  (re-exported: the app's write API)
     BulkResult,
+    chunks,
     consent_record,  # noqa: F401  (re-exported)
     customer_upsert_bulk,
     interaction_ingest_bulk,
@@ -60,7 +61,7 @@ def customer_delete(*, customer: Customer) -> None:
     customer.delete()
 
 
-PSEUDONYMISE_CHUNK = 5000
+CHUNK = 5000  # rows per UPDATE when pseudonymising
 
 
 def customers_pseudonymise(*, tenant: Tenant) -> int:
@@ -75,7 +76,7 @@ def customers_pseudonymise(*, tenant: Tenant) -> int:
             return 0
         tenant.pseudonymise_customers = True
         rows = Customer.objects.filter(tenant=tenant).only("id", "external_id", "email")
-        for chunk in _chunks(rows.order_by("id").iterator(chunk_size=PSEUDONYMISE_CHUNK)):
+        for chunk in chunks(rows.order_by("id").iterator(chunk_size=CHUNK), CHUNK):
             for customer in chunk:
                 if not looks_pseudonymised(customer.external_id):
                     stored = customer_fields(tenant, {"external_id": customer.external_id,
@@ -83,25 +84,18 @@ def customers_pseudonymise(*, tenant: Tenant) -> int:
                     customer.external_id, customer.email = stored["external_id"], stored["email"]
             Customer.objects.bulk_update(chunk, ["external_id", "email"])
             converted += len(chunk)
-        for event in AuditEvent.objects.filter(tenant=tenant, object_type="Customer"):
-            if event.object_ref and not looks_pseudonymised(event.object_ref):
-                event.object_ref = customer_ref(tenant, event.object_ref)
-                event.save(update_fields=["object_ref"])
+        events = AuditEvent.objects.filter(tenant=tenant, object_type="Customer").exclude(
+            object_ref=""
+        )
+        for chunk in chunks(events.only("id", "object_ref").iterator(chunk_size=CHUNK), CHUNK):
+            for event in chunk:
+                if not looks_pseudonymised(event.object_ref):
+                    event.object_ref = customer_ref(tenant, event.object_ref)
+            AuditEvent.objects.bulk_update(chunk, ["object_ref"])
         tenant.save(update_fields=["pseudonymise_customers"])
         audit(tenant=tenant, action="pseudonymise customers", object_type="Tenant",
               object_ref=tenant.slug, details={"customers": converted})  # fmt: skip
     return converted
-
-
-def _chunks(rows) -> Any:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == PSEUDONYMISE_CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def product_create(*, tenant: Tenant, data: dict) -> Product:

@@ -295,7 +295,22 @@ def customer_reviews_forget(*, tenant: Tenant, customer_id: int) -> dict[str, in
 
 def reviews_score_new(*, tenant_id: int) -> int:
     """Score reviews that arrived since the active text classifier read the others."""
-    tenant = Tenant.objects.get(pk=tenant_id)
+    return _score_unread(Tenant.objects.get(pk=tenant_id))
+
+
+def reviews_score_unread_all() -> dict[str, int]:
+    """The sweep: every tenant's reviews its active classifier has not read (a scoring task
+    lost with its worker, or published while the broker was down). Returns slug -> read."""
+    tenants = list(Tenant.objects.all())
+    with tenant_scope(tenants=[tenant.pk for tenant in tenants]):
+        with_model = set(
+            ActiveModel.objects.filter(kind=selectors.TEXT_KIND).values_list("tenant_id", flat=True)
+        )
+    read = {tenant.slug: _score_unread(tenant) for tenant in tenants if tenant.pk in with_model}
+    return {slug: scored for slug, scored in read.items() if scored}
+
+
+def _score_unread(tenant: Tenant) -> int:
     loaded = active_model_load(tenant=tenant, kind=selectors.TEXT_KIND)
     if loaded is None or selectors.SENTIMENT not in loaded[1].classifiers:
         return 0
@@ -303,21 +318,6 @@ def reviews_score_new(*, tenant_id: int) -> int:
     return reviews_score(
         tenant=tenant, version=version, classifier=bundle.classifiers[selectors.SENTIMENT]
     )
-
-
-def reviews_score_unread_all() -> dict[str, int]:
-    """The sweep: every tenant's reviews its active classifier has not read (a scoring task
-    lost with its worker, or published while the broker was down). Returns slug -> read."""
-    with tenant_scope(tenants=list(Tenant.objects.values_list("pk", flat=True))):
-        tenant_ids = list(
-            ActiveModel.objects.filter(kind=selectors.TEXT_KIND).values_list("tenant_id", flat=True)
-        )
-    read = {}
-    for tenant_id in tenant_ids:
-        scored = reviews_score_new(tenant_id=tenant_id)
-        if scored:
-            read[Tenant.objects.get(pk=tenant_id).slug] = scored
-    return read
 
 
 def has_active_text_model(tenant: Tenant | int) -> bool:

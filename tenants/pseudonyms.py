@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
 
 from django.conf import settings
 
@@ -54,19 +53,20 @@ def customer_ref(tenant: object, external_id: str) -> str:
     return pseudonym(_tenant_id(tenant), external_id)
 
 
-def customer_refs(tenant: object, external_ids: Iterable[str]) -> dict[str, str]:
-    """client id -> stored id, for a batch."""
-    return {external_id: customer_ref(tenant, external_id) for external_id in external_ids}
+def email_ref(tenant: object, email: str) -> str:
+    """What an email address is stored as in this tenant (a stored pseudonym stays as is)."""
+    if not is_pseudonymised(tenant) or looks_pseudonymised(email):
+        return email
+    return pseudonym(_tenant_id(tenant), email, kind="email")
 
 
 def customer_fields(tenant: object, data: dict) -> dict:
     """A customer row (or update) as stored: its id and email replaced by pseudonyms."""
     if not is_pseudonymised(tenant):
         return data
-    tenant_id = _tenant_id(tenant)
     stored = dict(data)
     if stored.get("external_id"):
-        stored["external_id"] = pseudonym(tenant_id, stored["external_id"])
-    if stored.get("email") and not looks_pseudonymised(stored["email"]):
-        stored["email"] = pseudonym(tenant_id, stored["email"], kind="email")
+        stored["external_id"] = customer_ref(tenant, stored["external_id"])
+    if stored.get("email"):
+        stored["email"] = email_ref(tenant, stored["email"])
     return stored

@@ -2,7 +2,7 @@ import django_filters
 
 from customers.ingest.validation import INTERACTION_KINDS
 from customers.models import Customer, Interaction, Product
-from tenants.pseudonyms import customer_ref, is_pseudonymised, pseudonym
+from tenants.pseudonyms import customer_ref, email_ref
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -10,9 +10,7 @@ class CustomerFilter(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text="Exact email address.")
 
     def filter_email(self, queryset, name: str, value: str):
-        if is_pseudonymised(self.request.auth.tenant):
-            value = pseudonym(self.request.auth.tenant.pk, value, kind="email")
-        return queryset.filter(email=value)
+        return queryset.filter(email=email_ref(self.request.auth.tenant, value))
 
     class Meta:
         model = Customer

@@ -24,7 +24,7 @@ from customers.models import Customer, Interaction, Product
 from nlp.selectors import sentiment_of
 from tenants.api.viewsets import TenantModelViewSet, TenantViewSet
 from tenants.errors import BadRequest
-from tenants.pseudonyms import customer_ref, is_pseudonymised, pseudonym
+from tenants.pseudonyms import customer_ref, email_ref, is_pseudonymised
 
 EXTERNAL_ID_PATTERN = r"[^/]+"
 
@@ -86,8 +86,7 @@ class CustomerViewSet(ExternalIdViewSet):
             return super().filter_queryset(queryset)
         # Pseudonyms cannot be searched by part: the whole id or email finds its customer.
         queryset = queryset.filter(
-            Q(external_id=customer_ref(self.tenant, term))
-            | Q(email=pseudonym(self.tenant.pk, term, kind="email"))
+            Q(external_id=customer_ref(self.tenant, term)) | Q(email=email_ref(self.tenant, term))
         )
         return super().filter_queryset(queryset)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
+from typing import TypeVar
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -19,6 +21,8 @@ from customers.models import ConsentEvent, Customer, Interaction, Product
 from tenants.context import tenant_scope
 from tenants.models import Tenant
 from tenants.pseudonyms import customer_fields, customer_ref, is_pseudonymised
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +45,13 @@ class BulkResult:
         self.customers_created += other.customers_created
         self.products_created += other.products_created
         self.rejected.extend({**r, "index": r["index"] + index_offset} for r in other.rejected)
+
+
+def chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to `size` rows, in order, without holding more than one in memory."""
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def _validate_all(rows: list, validator, result: BulkResult) -> list[tuple[int, dict]]:

@@ -132,8 +132,9 @@ def web_server(artifact_root: Path) -> Iterator[None]:
 class Client:
     """A tiny HTTP client: a fresh connection per request, a timeout, the elapsed time."""
 
-    def __init__(self, key: str = "") -> None:
+    def __init__(self, key: str = "", port: int = PORT) -> None:
         self.key = key
+        self.port = port
 
     def ready(self) -> bool:
         try:
@@ -145,7 +146,7 @@ class Client:
                 timeout: float = 30) -> tuple[int, dict, float, dict]:  # fmt: skip
         """(status, JSON body, seconds, headers)."""
         began = time.monotonic()
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         headers = {"Content-Type": "application/json"}
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from customers.ingest.bulk import (
     BulkResult,
+    chunks,
     customer_upsert_bulk,
     interaction_ingest_bulk,
     product_upsert_bulk,
@@ -32,12 +32,6 @@ from tenants.context import tenant_scope
 from tenants.models import Tenant
 
 CHUNK = 5_000
-
-
-def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class Command(BaseCommand):
@@ -63,11 +57,11 @@ class Command(BaseCommand):
         results: dict[str, BulkResult] = {}
         with tqdm(total=config.n_customers, desc="customers", unit="row", disable=quiet) as bar:
             results["customers"] = _load(
-                _chunks(dataset.customers(), CHUNK), customer_upsert_bulk, tenant, bar.update
+                chunks(dataset.customers(), CHUNK), customer_upsert_bulk, tenant, bar.update
             )
         with tqdm(total=config.n_products, desc="products", unit="row", disable=quiet) as bar:
             results["products"] = _load(
-                _chunks(dataset.products(), CHUNK), product_upsert_bulk, tenant, bar.update
+                chunks(dataset.products(), CHUNK), product_upsert_bulk, tenant, bar.update
             )
         with tqdm(
             total=config.n_customers, desc="interactions", unit="customer", disable=quiet
